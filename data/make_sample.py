@@ -1,0 +1,83 @@
+"""Build the small real sample bundled with the toolkit from a full copy of the dataset.
+
+``python -m data.make_sample --data ROOT --out data/sample [--train-per-class 50] [--test-per-class 12]``
+
+Files are copied byte for byte. The whole ``val`` folder is kept (the study's 16
+images); train and test images are drawn at random (seeded), and a patient is
+never drawn into two splits of the sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from data.errors import ToolkitError
+from data.scan import scan_dataset
+
+FOLDER_OF_SPLIT = {"train": "train", "valid": "val", "test": "test"}
+
+
+def choose_sample(table: pd.DataFrame, train_per_class: int, test_per_class: int, seed: int) -> pd.DataFrame:
+    """Rows of the sample: all of ``valid``, then test and train draws, patient-disjoint across splits.
+
+    Args:
+        table: scan table of the full dataset.
+        train_per_class: images per class drawn from ``train``.
+        test_per_class: images per class drawn from ``test``.
+        seed: random seed.
+
+    Returns:
+        Subset of ``table`` (same columns).
+    """
+    rng = np.random.default_rng(seed)
+    chosen = [table[table["split"] == "valid"]]
+    used = set(chosen[0]["patient_id"])
+    for split, per_class in (("test", test_per_class), ("train", train_per_class)):
+        for label in ("NORMAL", "PNEUMONIA"):
+            pool = table[(table["split"] == split) & (table["label"] == label) & ~table["patient_id"].isin(used)]
+            # one image per patient keeps the sample diverse
+            pool = pool.groupby("patient_id", sort=True).head(1)
+            take = pool.iloc[rng.permutation(len(pool))[:per_class]]
+            chosen.append(take)
+        used |= set(pd.concat(chosen[-2:])["patient_id"])
+    return pd.concat(chosen).sort_values("image_id", ignore_index=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m data.make_sample", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="full dataset root")
+    parser.add_argument("--out", default="data/sample")
+    parser.add_argument("--train-per-class", type=int, default=50)
+    parser.add_argument("--test-per-class", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        table = scan_dataset(args.data)
+    except ToolkitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sample = choose_sample(table, args.train_per_class, args.test_per_class, args.seed)
+    root, out = Path(table.attrs["root"]), Path(args.out)
+    for row in sample.itertuples():
+        target = out / FOLDER_OF_SPLIT[row.split] / row.label / Path(row.path).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(root / row.path, target)
+    manifest = root / "MANIFEST.csv"
+    if manifest.exists():
+        full = pd.read_csv(manifest)
+        full["image_id"] = full["split"] + "/" + full["label"] + "/" + full["filename"]
+        keep = full[full["image_id"].isin(sample["image_id"])].drop(columns="image_id")
+        keep.to_csv(out / "MANIFEST.csv", index=False)
+    print(f"wrote {len(sample)} images to {out}: " + ", ".join(
+        f"{s}={n}" for s, n in sample["split"].value_counts().sort_index().items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Figure 1: the confusion matrix with counts and row percentages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from figures.style import figure, save
+
+LABELS = ("NORMAL", "PNEUMONIA")
+
+
+def confusion_counts(counts: dict) -> np.ndarray:
+    """2x2 matrix (rows: true NORMAL, PNEUMONIA; columns: predicted) from TP/TN/FP/FN counts."""
+    return np.array([[counts["TN"], counts["FP"]], [counts["FN"], counts["TP"]]], dtype=int)
+
+
+def draw_confusion(matrix: np.ndarray, path: str | Path, *, title: str = "", subtitle: str = "") -> Path:
+    """Draw a 2x2 confusion matrix with counts and row percentages into a PNG.
+
+    Args:
+        matrix: (2, 2) int counts, rows = truth, columns = prediction, order NORMAL, PNEUMONIA.
+        path: output PNG.
+        title: figure title (e.g. the split and n).
+        subtitle: second line (e.g. accuracy with its interval).
+
+    Returns:
+        The path written.
+    """
+    matrix = np.asarray(matrix, dtype=int)
+    if matrix.shape != (2, 2):
+        raise ValueError(f"confusion matrix must be 2x2, got shape {matrix.shape}")
+    rows = matrix.sum(axis=1, keepdims=True)
+    share = np.divide(matrix, rows, out=np.zeros(matrix.shape, float), where=rows > 0)
+    fig, ax = figure(figsize=(4.6, 4.0))
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(2):
+        for j in range(2):
+            colour = "white" if share[i, j] > 0.6 else "black"
+            ax.text(j, i, f"{matrix[i, j]}\n{100 * share[i, j]:.1f}% of row", ha="center", va="center",
+                    color=colour, fontsize=11)
+    ax.set_xticks([0, 1], [f"pred {n}" for n in LABELS])
+    ax.set_yticks([0, 1], [f"true {n}" for n in LABELS])
+    ax.set_title(title + (f"\n{subtitle}" if subtitle else ""), fontsize=10)
+    save(fig, path)
+    return Path(path)
