@@ -1,0 +1,112 @@
+"""End-to-end tests for stats.analysis.analyse and its verdicts."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from statsmodels.stats.proportion import proportion_confint
+
+from data.errors import ConfigError
+from stats.analysis import analyse
+from stats_synth import GEOMETRY, LOCALISATION, QUALITY, make_table
+
+KEYS = ["n_images", "accuracy", "small_split_warning", "comparisons", "localisation", "dose_response",
+        "regression", "power", "verdict", "settings"]
+COUNTS = {"TP": 150, "TN": 120, "FP": 40, "FN": 20}
+
+
+def run(df, **kw):
+    return analyse(df, quality_metrics=QUALITY, localisation_metrics=LOCALISATION, geometry=GEOMETRY,
+                   n_boot=kw.pop("n_boot", 200), seed=0, **kw)
+
+
+def verdict(out, key):
+    return next(v for v in out["verdict"] if v["hypothesis"] == key)
+
+
+def test_structure_json_and_no_mutation():
+    df = make_table(COUNTS, seed=1)
+    before = df.copy(deep=True)
+    out = run(df)
+    pd.testing.assert_frame_equal(df, before)
+    assert list(out) == KEYS
+    json.dumps(out, allow_nan=False)
+    assert out["small_split_warning"] is None
+    assert {r["comparison"] for r in out["comparisons"]} == {"FP vs TN", "FN vs TP"}
+    assert len(out["comparisons"]) == 2 * len(QUALITY) and len(out["localisation"]) == 2 * len(LOCALISATION)
+    assert set(out["regression"]) == {"NORMAL", "PNEUMONIA"}
+    assert [v["hypothesis"] for v in out["verdict"]] == ["blur", "contrast", "saliency_outside_lungs"]
+
+
+def test_accuracy_block_matches_statsmodels_wilson():
+    out = run(make_table(COUNTS, seed=1), n_boot=0)
+    acc = out["accuracy"]
+    assert acc["counts"] == COUNTS and acc["n"] == 330
+    for key, k, n in [("accuracy", 270, 330), ("sensitivity", 150, 170), ("specificity", 120, 160)]:
+        lo, hi = proportion_confint(k, n, alpha=0.05, method="wilson")
+        assert acc[key]["value"] == pytest.approx(k / n)
+        assert (acc[key]["ci_low"], acc[key]["ci_high"]) == pytest.approx((lo, hi))
+    assert acc["balanced_accuracy"]["value"] == pytest.approx((150 / 170 + 120 / 160) / 2)
+
+
+def test_null_dataset_gives_no_evidence_with_numbers():
+    out = run(make_table(COUNTS, seed=1))
+    for key in ("blur", "contrast", "saliency_outside_lungs"):
+        v = verdict(out, key)
+        assert v["status"] == "no evidence", v["statement"]
+        assert "NOT supported" in v["statement"]
+        assert "effects smaller than |r| = " in v["statement"]
+        assert "FP n=40" in v["statement"] and "TN n=120" in v["statement"]
+        assert all(m["mde_rank_biserial"] > 0 for m in v["metrics"] if m["status"] == "no evidence")
+
+
+def test_planted_effects_supported_and_opposite():
+    shifts = {"q_laplacian_var": {"FP": -1.2},        # FPs blurrier: supports blur
+              "q_rms_contrast": {"FP": +1.2},         # FPs higher contrast: opposite of hypothesis
+              "gradcam_lung_share": {"FP": -1.5}}     # less saliency in lungs: supports
+    out = run(make_table(COUNTS, seed=1, shifts=shifts))
+    blur = verdict(out, "blur")
+    assert blur["status"] == "supported" and "q_laplacian_var: SUPPORTED" in blur["statement"]
+    lap = next(m for m in blur["metrics"] if m["metric"] == "q_laplacian_var")
+    assert lap["rank_biserial"] < 0 and lap["ci_high"] < 0 and lap["q_value"] < 0.05
+    assert f"{lap['rank_biserial']:.2g}" in blur["statement"]
+    assert verdict(out, "contrast")["status"] == "opposite"
+    assert verdict(out, "saliency_outside_lungs")["status"] == "supported"
+
+
+def test_verdict_ignores_effects_in_the_other_class():
+    # FNs blurrier than TPs says nothing about false positives
+    out = run(make_table(COUNTS, seed=1, shifts={"q_laplacian_var": {"FN": -2.0}}))
+    assert verdict(out, "blur")["status"] == "no evidence"
+    fn_row = next(r for r in out["comparisons"] if r["metric"] == "q_laplacian_var" and r["comparison"] == "FN vs TP")
+    assert fn_row["q_value"] < 0.05
+
+
+def test_small_split_warning_and_nan_safety():
+    df = make_table({"TP": 7, "TN": 6, "FP": 1, "FN": 2}, seed=2)  # 16 images, a single FP
+    out = run(df, n_boot=50)
+    json.dumps(out, allow_nan=False)
+    warning = out["small_split_warning"]
+    assert "16 images" in warning and "6.25 points" in warning
+    assert verdict(out, "blur")["status"] == "not tested"
+    assert out["power"]["FP vs TN"]["cohens_d"] is None
+    assert out["regression"]["NORMAL"]["fit_ok"] is False
+
+
+def test_missing_columns_listed_not_fatal():
+    df = make_table(COUNTS, seed=1).drop(columns=["ig_lung_share", "ig_peak_in_lung", "q_michelson"])
+    out = run(df, n_boot=20)
+    assert set(out["settings"]["missing_columns"]) == {"ig_lung_share", "ig_peak_in_lung", "q_michelson"}
+    json.dumps(out, allow_nan=False)
+
+
+def test_bad_tables_raise_config_error():
+    df = make_table({"TP": 5, "TN": 5, "FP": 5, "FN": 5})
+    with pytest.raises(ConfigError, match="duplicated image_id.*img0000"):
+        run(pd.concat([df, df.iloc[[0]]], ignore_index=True))
+    with pytest.raises(ConfigError, match="list or tuple"):
+        analyse(df, quality_metrics="q_mean", localisation_metrics=[], geometry=[])
+    with pytest.raises(ConfigError, match="lacks column"):
+        run(df.drop(columns=["outcome"]))
