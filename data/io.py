@@ -25,7 +25,7 @@ def _is_dicom(path: Path, head: bytes) -> bool:
     return head[_DICOM_MAGIC_OFFSET:_DICOM_MAGIC_OFFSET + 4] == b"DICM"
 
 
-def _scale_to_unit(pixels: np.ndarray) -> np.ndarray:
+def scale_to_unit(pixels: np.ndarray) -> np.ndarray:
     """Map an integer or float array onto float32 [0, 1].
 
     Integers use the full range of their dtype (so 8- and 16-bit images of the same
@@ -131,7 +131,7 @@ def load_xray(path: str | os.PathLike) -> np.ndarray:
         raise ImageLoadError(path, f"truncated or corrupt image data ({exc})") from exc
     if pixels.ndim != 2 or pixels.size == 0:
         raise ImageLoadError(path, f"unsupported pixel layout {pixels.shape}")
-    return _scale_to_unit(pixels)
+    return scale_to_unit(pixels)
 
 
 def resize_square(image: np.ndarray, size: int) -> np.ndarray:

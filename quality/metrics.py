@@ -57,7 +57,7 @@ from skimage.filters import window as _sk_window
 from skimage.measure import blur_effect as _sk_blur_effect
 
 from data.errors import ToolkitError
-from data.io import _scale_to_unit  # the toolkit's one pixel-value conversion
+from data.io import scale_to_unit  # the toolkit's one pixel-value conversion
 
 ANALYSIS_SIZE = 224
 """Default side (px) of the square analysis image every metric is computed at."""
@@ -111,7 +111,7 @@ def to_unit_float(image: np.ndarray) -> np.ndarray:
         arr = arr.astype(np.uint8) * np.uint8(255)
     if not np.issubdtype(arr.dtype, np.integer) and not np.all(np.isfinite(arr)):
         raise ValueError("image holds NaN or infinite values")
-    out = _scale_to_unit(arr)
+    out = scale_to_unit(arr)
     return out.copy() if np.shares_memory(out, arr) else out
 
 

@@ -54,7 +54,7 @@ class TrainConfig:
     valid_fraction: float = 0.2
     seed: int = 0
     device: str = "auto"
-    batch_size: int = 32
+    batch_size: int = 64
     lr: float | None = None
     flips: bool = False
     out: str | None = None

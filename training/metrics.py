@@ -148,11 +148,25 @@ def binary_metrics(y_true: np.ndarray, p_positive: np.ndarray, *, threshold: flo
     return out
 
 
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
 def format_metric(m: dict, percent: bool = True) -> str:
-    """``87.5% (95% CI 64.0-96.5%)`` style text for one metric dict."""
-    scale, unit = (100.0, "%") if percent else (1.0, "")
-    if m["value"] is None or np.isnan(m["value"]):
+    """``87.5% (95% CI 64.0-96.5%, n=16)`` style text for one metric dict.
+
+    Accepts the dicts of :func:`binary_metrics`, also after a JSON round trip
+    (NaN stored as None); a missing value prints ``n/a``, a missing interval is left out.
+    """
+    value = m.get("value")
+    if _missing(value):
         return "n/a"
-    fmt = ".1f" if percent else ".3f"
-    return (f"{scale * m['value']:{fmt}}{unit} (95% CI {scale * m['ci_low']:{fmt}}-"
-            f"{scale * m['ci_high']:{fmt}}{unit}, n={m['n']})")
+    scale, unit, spec = (100.0, "%", ".1f") if percent else (1.0, "", ".3f")
+    text = f"{scale * float(value):{spec}}{unit}"
+    low, high = m.get("ci_low"), m.get("ci_high")
+    if not _missing(low) and not _missing(high):
+        text += f" (95% CI {scale * float(low):{spec}}-{scale * float(high):{spec}}{unit}"
+        text += f", n={m['n']})" if "n" in m else ")"
+    elif "n" in m:
+        text += f" (n={m['n']})"
+    return text

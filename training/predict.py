@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from data.errors import ConfigError
-from training.backbones import build_untrained_classifier
+from training.backbones import IMAGENET_MEAN, IMAGENET_STD, build_untrained_classifier
 
 CLASSES = ("NORMAL", "PNEUMONIA")
 PREDICTION_COLUMNS = ["image_id", "path", "split", "label", "pred", "p_pneumonia", "correct", "outcome"]
@@ -81,11 +81,31 @@ def load_run(path: str | Path) -> LoadedRun:
     return LoadedRun(run_dir, info, model, size, mean, std)
 
 
-def to_model_input(pixels: np.ndarray, mean, std, device: str | torch.device = "cpu") -> torch.Tensor:
-    """uint8 (N, S, S) or float [0, 1] (N, S, S) grayscale -> normalised (N, 3, S, S) float32 tensor."""
-    x = torch.as_tensor(np.asarray(pixels))
+def to_model_input(pixels: np.ndarray, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                   device: str | torch.device = "cpu") -> torch.Tensor:
+    """Grayscale images -> the model's normalised 3-channel input (the one place this is done).
+
+    Args:
+        pixels: (H, W) or (N, H, W); uint8 in [0, 255] or float in [0, 1].
+        mean, std: per-channel normalisation (3 values each) applied after scaling to [0, 1].
+        device: where the tensor is put.
+
+    Returns:
+        float32 tensor (N, 3, H, W) ((1, 3, H, W) for one image); a new tensor.
+
+    Raises:
+        ConfigError: ``pixels`` is not 2-D or 3-D, or mean/std do not have 3 values.
+    """
+    arr = np.asarray(pixels)
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3:
+        raise ConfigError(f"images must have shape (H, W) or (N, H, W), got {arr.shape}")
+    if len(mean) != 3 or len(std) != 3:
+        raise ConfigError(f"mean and std must have 3 values, got mean={tuple(mean)} std={tuple(std)}")
+    x = torch.from_numpy(np.ascontiguousarray(arr))
     x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-    x = x[:, None].expand(-1, 3, -1, -1)
+    x = x[:, None].repeat(1, 3, 1, 1)
     m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
     return ((x - m) / s).to(device)

@@ -290,7 +290,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--valid-fraction", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--flips", action="store_true", help="allow horizontal flips (off by default)")
     p.add_argument("--out", default=None, help="run folder (default runs/<arch>-<size>px-<time>)")

@@ -1,0 +1,522 @@
+"""Figures and report sections of the interventional analyses ("beyond correlation").
+
+* counterfactual sweeps (:mod:`xai.counterfactual`): dose-response curves (mean
+  change in P(pneumonia) against intervention strength, one line per region,
+  error bars = bootstrap 95 % CI, one panel per intervention x true class), the
+  same read against measured image quality, and the texture-vs-shape bars;
+* saliency sanity checks (:mod:`xai.sanity`): similarity of maps after cascading
+  randomisation, with example maps;
+* deletion / insertion faithfulness (:mod:`xai.faithfulness`): mean curves.
+
+``*_section(...) -> (title, html)`` build self-contained HTML (figures embedded
+as base64 PNG) for ``figures.report.write_report(extra_sections=[...])``.
+Empty inputs give a figure or section that says so, never an error.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from figures.style import figure, save
+
+REGION_STYLE = {"whole": ("#24292f", "o", "whole film"), "lungs": ("#1f6feb", "s", "inside the lungs"),
+                "outside": ("#d95f02", "^", "outside the lungs")}
+CLASS_ORDER = ("NORMAL", "PNEUMONIA")
+#: Quality metric each intervention is read against (x axis of the quality-response figure).
+QUALITY_AXIS = {"gaussian_blur": "q_laplacian_var", "motion_blur": "q_laplacian_var", "noise": "q_laplacian_var",
+                "contrast": "q_rms_contrast", "gamma": "q_mean"}
+IDENTITY = {"gaussian_blur": 0, "motion_blur": 1, "contrast": 1, "gamma": 1, "noise": 0}
+METHOD_COLOURS = {"gradcam": "#d95f02", "ig": "#1f6feb", "random": "#57606a"}
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _num(value) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+    return out
+
+
+def _fmt(value, digits: int = 2, signed: bool = False) -> str:
+    v = _num(value)
+    if math.isnan(v):
+        return "n/a"
+    return f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
+
+
+def _fmt_ci(value, low, high, digits: int = 2, signed: bool = False) -> str:
+    if math.isnan(_num(low)) or math.isnan(_num(high)):
+        return _fmt(value, digits, signed)
+    return f"{_fmt(value, digits, signed)} [{_fmt(low, digits, signed)}, {_fmt(high, digits, signed)}]"
+
+
+def _strength_text(value) -> str:
+    v = _num(value)
+    return str(int(v)) if not math.isnan(v) and v.is_integer() else f"{v:g}"
+
+
+def _yerr(frame: pd.DataFrame, mean: str, low: str, high: str) -> np.ndarray:
+    m, lo, hi = (frame[c].to_numpy(dtype=float) for c in (mean, low, high))
+    err = np.vstack([m - lo, hi - m])
+    return np.where(np.isfinite(err), np.maximum(err, 0), 0)
+
+
+def _empty(path: Path, message: str) -> Path:
+    fig, ax = figure(figsize=(5, 2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
+    save(fig, path)
+    return path
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def _img(path: Path | None, caption: str) -> str:
+    if path is None or not Path(path).is_file():
+        return f'<p class="missing">Figure missing: {html.escape(caption)}</p>'
+    return (f'<figure><img src="{_data_uri(Path(path))}" alt="{html.escape(caption)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], numeric: Sequence[bool] | None = None) -> str:
+    numeric = numeric or [False] * len(headers)
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f'<td{" class=num" if numeric[i] else ""}>{html.escape(str(c))}</td>'
+                                    for i, c in enumerate(r)) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _ordered(values, order: Sequence[str]) -> list[str]:
+    present = list(dict.fromkeys(values))
+    return [v for v in order if v in present] + [v for v in present if v not in order]
+
+
+# ----------------------------------------------------------------------------- counterfactual figures
+
+def plot_dose_response(summary: pd.DataFrame, path: str | Path, *, interventions: Sequence[str] | None = None) -> Path:
+    """Mean change in P(pneumonia) against strength, one line per region, one panel per intervention x class.
+
+    The first x position is the identity (no change, 0 by definition); strengths
+    follow in the registry order (mild to strong). Error bars: bootstrap 95 % CI.
+
+    Args:
+        summary: :func:`xai.counterfactual.summarise` output.
+        path: PNG path.
+        interventions: rows of the grid (default: every intervention with more than one region).
+
+    Returns:
+        ``path``.
+    """
+    path = Path(path)
+    if summary is None or len(summary) == 0:
+        return _empty(path, "no counterfactual results")
+    if interventions is None:
+        regions_per = summary.groupby("intervention", sort=False)["region"].nunique()
+        interventions = [i for i, k in regions_per.items() if k > 1] or list(regions_per.index)
+    classes = _ordered(summary["label"], CLASS_ORDER)
+    fig, axes = figure(len(interventions), len(classes), figsize=(4.6 * len(classes), 2.9 * len(interventions)),
+                       squeeze=False, sharey="row")
+    for r, name in enumerate(interventions):
+        part = summary[summary["intervention"] == name]
+        strengths = list(dict.fromkeys(part["strength"]))
+        ticks = [str(IDENTITY.get(name, "none"))] + [_strength_text(s) for s in strengths]
+        for c, label in enumerate(classes):
+            ax = axes[r][c]
+            ax.axhline(0, color="#8c959f", lw=0.8)
+            for k, region in enumerate(_ordered(part["region"], tuple(REGION_STYLE))):
+                rows = part[(part["label"] == label) & (part["region"] == region)]
+                rows = rows.set_index("strength").reindex(strengths).reset_index()
+                colour, marker, text = REGION_STYLE.get(region, ("#6e7781", "d", region))
+                x = np.arange(len(strengths) + 1) + (k - 1) * 0.06
+                y = np.concatenate([[0.0], rows["mean_delta"].to_numpy(dtype=float)])
+                err = np.hstack([[[0], [0]], _yerr(rows, "mean_delta", "delta_low", "delta_high")])
+                n = int(rows["n"].max()) if rows["n"].notna().any() else 0
+                ax.errorbar(x, y, yerr=err, color=colour, marker=marker, ms=4, capsize=3, lw=1.4,
+                            label=f"{text} (n={n})")
+            ax.set_xticks(np.arange(len(strengths) + 1), ticks)
+            ax.set_title(f"{name} - true {label}")
+            ax.set_xlabel(name.replace("_", " ") + " strength (first = unchanged)")
+            if c == 0:
+                ax.set_ylabel("mean change in P(pneumonia)")
+            ax.legend(fontsize=7, loc="best", frameon=False)
+    fig.suptitle("Counterfactual dose-response: change in P(pneumonia) (bootstrap 95% CI)", y=1.0)
+    fig.tight_layout()
+    save(fig, path)
+    return path
+
+
+def plot_quality_response(summary: pd.DataFrame, path: str | Path) -> Path:
+    """Mean P(pneumonia) against the measured quality of the perturbed films (whole-film interventions).
+
+    Reads each intervention against the metric of :data:`QUALITY_AXIS`, so the
+    curves can be laid beside the observational dose-response (P(pneumonia)
+    against the same metric across unedited films). The first point is the
+    unedited films (``mean_<metric>_before``, ``mean_p_before``).
+
+    Args:
+        summary: :func:`xai.counterfactual.summarise` output with ``mean_q_*`` columns.
+        path: PNG path.
+
+    Returns:
+        ``path``.
+    """
+    path = Path(path)
+    if summary is None or len(summary) == 0 or "region" not in summary:
+        return _empty(path, "no counterfactual results")
+    whole = summary[summary["region"] == "whole"]
+    names = [n for n in dict.fromkeys(whole["intervention"])
+             if f"mean_{QUALITY_AXIS.get(n, '')}" in whole and f"mean_{QUALITY_AXIS.get(n, '')}_before" in whole]
+    if not names:
+        return _empty(path, "no whole-film interventions with quality metrics")
+    fig, axes = figure(1, len(names), figsize=(3.4 * len(names), 3.2), squeeze=False)
+    colours = {"NORMAL": "#7570b3", "PNEUMONIA": "#1b9e77"}
+    for k, name in enumerate(names):
+        ax = axes[0][k]
+        metric = QUALITY_AXIS[name]
+        for label in _ordered(whole["label"], CLASS_ORDER):
+            rows = whole[(whole["intervention"] == name) & (whole["label"] == label)]
+            if rows.empty:
+                continue
+            x = np.concatenate([[rows[f"mean_{metric}_before"].iloc[0]], rows[f"mean_{metric}"].to_numpy(float)])
+            y = np.concatenate([[rows["mean_p_before"].iloc[0]], rows["mean_p_after"].to_numpy(float)])
+            ax.plot(x, y, marker="o", ms=4, color=colours.get(label, "#57606a"), label=f"true {label}")
+            ax.plot(x[:1], y[:1], marker="*", ms=10, color=colours.get(label, "#57606a"), ls="none")
+        if metric == "q_laplacian_var" and np.all(whole[f"mean_{metric}"] > 0):
+            ax.set_xscale("log")
+        ax.set_ylim(-0.03, 1.03)
+        ax.axhline(0.5, color="#8c959f", lw=0.8, ls="--")
+        ax.set_title(name)
+        ax.set_xlabel(f"{metric} of the edited film")
+        if k == 0:
+            ax.set_ylabel("mean P(pneumonia)")
+        ax.legend(fontsize=7, frameon=False)
+    fig.suptitle("Whole-film edits read against measured quality (star = unedited)", y=1.02)
+    fig.tight_layout()
+    save(fig, path)
+    return path
+
+
+def plot_texture_shape(rows: Sequence[Mapping] | pd.DataFrame, path: str | Path) -> Path:
+    """Mean |change in P(pneumonia)| of patch shuffling vs low-pass inside the lungs, per class and strength.
+
+    Args:
+        rows: ``xai.counterfactual.texture_vs_shape(...)["rows"]``.
+        path: PNG path.
+
+    Returns:
+        ``path``.
+    """
+    path = Path(path)
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows or []))
+    if frame.empty:
+        return _empty(path, "texture-vs-shape test not run")
+    fig, ax = figure(figsize=(1.6 + 1.5 * len(frame), 3.4))
+    x = np.arange(len(frame))
+    for off, key, colour, text in ((-0.18, "shuffle", "#d95f02", "patches shuffled"),
+                                   (0.18, "low_pass", "#1f6feb", "low-pass")):
+        ax.bar(x + off, frame[f"{key}_abs"], width=0.34, color=colour, label=text,
+               yerr=_yerr(frame, f"{key}_abs", f"{key}_low", f"{key}_high"), capsize=3)
+    ax.set_xticks(x, [f"true {r.label}\npatch {int(r.shuffle_patch)} / sigma {r.low_pass_sigma:g}\nn={r.n}"
+                      for r in frame.itertuples()], fontsize=8)
+    ax.set_ylabel("mean |change in P(pneumonia)|")
+    ax.set_title("Inside the lungs: texture kept (shuffle) vs layout kept (low-pass)")
+    ax.legend(frameon=False, fontsize=8)
+    save(fig, path)
+    return path
+
+
+def draw_counterfactual_figures(out_dir: str | Path, summary: pd.DataFrame,
+                                texture_rows: Sequence[Mapping] | None = None) -> dict[str, str]:
+    """Draw every counterfactual figure into ``out_dir``.
+
+    Returns:
+        ``{key: file name relative to out_dir}``: ``dose_response``,
+        ``quality_response``, ``texture_shape``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    main = summary[~summary["intervention"].isin(["shuffle_patches", "low_pass"])] if len(summary) else summary
+    plot_dose_response(main, out_dir / "dose_response.png")
+    plot_quality_response(main, out_dir / "quality_response.png")
+    plot_texture_shape(texture_rows or [], out_dir / "texture_shape.png")
+    return {"dose_response": "dose_response.png", "quality_response": "quality_response.png",
+            "texture_shape": "texture_shape.png"}
+
+
+# ----------------------------------------------------------------------------- counterfactual section
+
+def _summary_table(summary: Sequence[Mapping]) -> str:
+    frame = pd.DataFrame(list(summary))
+    if frame.empty:
+        return '<p class="missing">No summary rows.</p>'
+    headers = ["intervention", "strength", "true class", "region", "n", "mean change in P(pneumonia) [95% CI]",
+               "mean |change|", "flip rate [Wilson 95% CI]"]
+    rows = []
+    for r in frame.itertuples(index=False):
+        rows.append([r.intervention, _strength_text(r.strength), r.label, r.region, int(r.n),
+                     _fmt_ci(r.mean_delta, r.delta_low, r.delta_high, signed=True), _fmt(r.mean_abs_delta),
+                     f"{int(r.flips)}/{int(r.n)} = {_fmt_ci(r.flip_rate, r.flip_low, r.flip_high)}"])
+    return _table(headers, rows, [False, True, False, False, True, True, True, True])
+
+
+def _comparison_table(rows: Sequence[Mapping]) -> str:
+    if not rows:
+        return '<p class="missing">Inside-vs-outside comparison not run.</p>'
+    headers = ["intervention", "strength", "true class", "n", "mean |change| inside lungs", "mean |change| outside",
+               "outside - inside (paired)", "lung area", "relation"]
+    body = [[r["intervention"], _strength_text(r["strength"]), r["label"], r["n"],
+             _fmt_ci(r["lungs_abs"], r["lungs_low"], r["lungs_high"]),
+             _fmt_ci(r["outside_abs"], r["outside_low"], r["outside_high"]),
+             _fmt_ci(r["diff"], r["diff_low"], r["diff_high"], signed=True),
+             f"{100 * _num(r['lung_fraction']):.0f} %", r["relation"]] for r in rows]
+    return _table(headers, body, [False, True, False, True, True, True, True, True, False])
+
+
+def _texture_table(rows: Sequence[Mapping]) -> str:
+    if not rows:
+        return '<p class="missing">Texture-vs-shape test not run.</p>'
+    headers = ["true class", "n", "shuffle patch (px)", "low-pass sigma (px)", "mean |change| shuffled",
+               "mean |change| low-pass", "flips shuffled", "flips low-pass", "preserves the output"]
+    body = [[r["label"], r["n"], _strength_text(r["shuffle_patch"]), _strength_text(r["low_pass_sigma"]),
+             _fmt_ci(r["shuffle_abs"], r["shuffle_low"], r["shuffle_high"]),
+             _fmt_ci(r["low_pass_abs"], r["low_pass_low"], r["low_pass_high"]),
+             f"{r['shuffle_flips']}/{r['n']} [{_fmt(r['shuffle_flip_low'])}, {_fmt(r['shuffle_flip_high'])}]",
+             f"{r['low_pass_flips']}/{r['n']} [{_fmt(r['low_pass_flip_low'])}, {_fmt(r['low_pass_flip_high'])}]",
+             r["preserved"]] for r in rows]
+    return _table(headers, body, [False, True, True, True, True, True, True, True, False])
+
+
+_STATUS_COLOUR = {"outside": "#cf222e", "lungs": "#1a7f37", "negligible": "#57606a", "inconclusive": "#b7791f",
+                  "not tested": "#d0d7de"}
+
+
+def counterfactual_section(result: Mapping) -> tuple[str, str]:
+    """The counterfactual results as one report section.
+
+    Args:
+        result: :func:`xai.counterfactual.run_counterfactuals` output (or
+            ``counterfactual.json``); figures are read from ``result["out_dir"]``.
+
+    Returns:
+        (title, HTML): verdict headline and statements, inside-vs-outside table,
+        texture-vs-shape table and note, the embedded figures, and the full summary table.
+    """
+    title = "Beyond correlation: counterfactual interventions"
+    out_dir = Path(result.get("out_dir", "."))
+    judged = result.get("verdict") or {}
+    status = judged.get("status", "not tested")
+    n = result.get("n_images", {})
+    parts = [f'<p class="note">Correctly classified images of the {html.escape(str(result.get("split", "?")))} split '
+             f'({", ".join(f"{k}: {v}" for k, v in n.items())}) were edited on purpose and the model asked again; '
+             f'{result.get("n_variants_per_image", "?")} edits per image, P(pneumonia) threshold '
+             f'{result.get("threshold", 0.5)}, material effect = mean |change| >= {result.get("min_effect", 0.05)}. '
+             'Intervals: bootstrap 95% CI of means (seeded), Wilson 95% CI of flip rates.</p>']
+    for w in result.get("warnings") or []:
+        parts.append(f'<div class="warning"><p>{html.escape(w)}</p></div>')
+    parts.append(f'<div class="verdict" style="--status: {_STATUS_COLOUR.get(status, "#57606a")}">'
+                 f'<p class="claim">{html.escape(judged.get("headline", "not tested"))}</p>'
+                 + "".join(f"<p>{html.escape(s)}</p>" for s in judged.get("statements", [])) + "</div>")
+    parts.append("<h3>Inside vs outside the lung fields (strongest strength per intervention and class)</h3>")
+    parts.append(_comparison_table(judged.get("rows", [])))
+    notes = result.get("notes") or {}
+    if notes.get("regions"):
+        parts.append(f'<p class="note">{html.escape(notes["regions"])}</p>')
+    figures = result.get("figures") or {}
+    parts.append(_img(out_dir / figures["dose_response"] if "dose_response" in figures else None,
+                      "Mean change in P(pneumonia) against strength; lines: whole film, inside and outside the "
+                      "lungs; error bars: bootstrap 95% CI; panels: true class."))
+    parts.append(_img(out_dir / figures["quality_response"] if "quality_response" in figures else None,
+                      "Whole-film edits: mean P(pneumonia) against the measured quality of the edited films, to "
+                      "compare with the observational dose-response."))
+    texture = result.get("texture_shape") or {}
+    parts.append("<h3>Texture vs shape inside the lungs</h3>")
+    parts.append("".join(f"<p>{html.escape(r['statement'])}</p>" for r in texture.get("rows", [])))
+    parts.append(_texture_table(texture.get("rows", [])))
+    parts.append(_img(out_dir / figures["texture_shape"] if "texture_shape" in figures else None,
+                      "Mean |change in P(pneumonia)| after shuffling patches vs low-pass filtering inside the lungs."))
+    if texture.get("note"):
+        parts.append(f'<p class="note">{html.escape(texture["note"])}</p>')
+    parts.append("<details><summary>Every intervention, strength, region and class</summary>"
+                 + _summary_table(result.get("summary") or []) + "</details>")
+    return title, "\n".join(parts)
+
+
+# ----------------------------------------------------------------------------- sanity checks
+
+def plot_sanity(df: pd.DataFrame, path: str | Path) -> Path:
+    """Mean Spearman and SSIM between original and randomised maps after each cascading step.
+
+    Args:
+        df: :func:`xai.sanity.saliency_sanity` output.
+        path: PNG path.
+
+    Returns:
+        ``path``.
+    """
+    path = Path(path)
+    if df is None or len(df) == 0:
+        return _empty(path, "no sanity-check results")
+    steps = list(dict.fromkeys(df.sort_values("step")["layer"]))
+    fig, axes = figure(1, 2, figsize=(max(7.0, 0.55 * len(steps) + 4), 3.4), squeeze=False)
+    for ax, metric in zip(axes[0], ("spearman", "ssim")):
+        for method in dict.fromkeys(df["method"]):
+            part = df[df["method"] == method].groupby("step", sort=True)[metric]
+            mean, sd = part.mean(), part.std().fillna(0)
+            ax.errorbar(mean.index, mean.values, yerr=sd.values, marker="o", ms=4, capsize=3,
+                        color=METHOD_COLOURS.get(method, None), label=method)
+        ax.set_xticks(range(len(steps)), steps, rotation=45, ha="right", fontsize=7)
+        ax.set_ylim(-0.3, 1.05)
+        ax.axhline(0, color="#8c959f", lw=0.8)
+        ax.set_title(f"{metric} (original vs randomised), mean +- sd")
+        ax.set_xlabel("layers randomised, cumulative from the head")
+    axes[0][0].legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    save(fig, path)
+    return path
+
+
+def plot_sanity_maps(maps: Mapping[str, Sequence[np.ndarray]], steps: Sequence[str], path: str | Path,
+                     image: np.ndarray | None = None) -> Path:
+    """Example maps of one image after each cascading step (one row per method).
+
+    Args:
+        maps: method -> list of (H, W) maps, the first for the original model,
+            then one per step.
+        steps: step names (same length as each list minus one).
+        path: PNG path.
+        image: optional (H, W) film drawn in the first column.
+
+    Returns:
+        ``path``.
+    """
+    path = Path(path)
+    if not maps:
+        return _empty(path, "no maps")
+    n_cols = 1 + len(steps) + (image is not None)
+    fig, axes = figure(len(maps), n_cols, figsize=(1.5 * n_cols, 1.6 * len(maps)), squeeze=False)
+    for r, (method, arrs) in enumerate(maps.items()):
+        col = 0
+        if image is not None:
+            axes[r][0].imshow(image, cmap="gray")
+            axes[r][0].set_title("image", fontsize=7)
+            col = 1
+        for k, arr in enumerate(arrs):
+            ax = axes[r][col + k]
+            ax.imshow(np.abs(arr) if method == "ig" else arr, cmap="inferno")
+            ax.set_title(("original" if k == 0 else steps[k - 1]), fontsize=7)
+        axes[r][col].set_ylabel(method)
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    save(fig, path)
+    return path
+
+
+def sanity_section(verdict: pd.DataFrame | Sequence[Mapping], figures: Mapping[str, str | Path] | None = None
+                   ) -> tuple[str, str]:
+    """The saliency sanity check as one report section: PASS/FAIL per method next to its figures.
+
+    Args:
+        verdict: :func:`xai.sanity.sanity_verdict` output.
+        figures: optional ``{"curves": path, "maps": path}``.
+
+    Returns:
+        (title, HTML).
+    """
+    title = "Sanity check of the saliency maps (cascading model randomisation)"
+    frame = verdict if isinstance(verdict, pd.DataFrame) else pd.DataFrame(list(verdict or []))
+    parts = ['<p class="note">Adebayo et al. 2018: the model\'s layers are re-initialised from the head down, '
+             "one more at each step; maps that barely change when the weights they explain are destroyed reflect "
+             "the input (edges, brightness), not the model. Similarity: Spearman rank correlation and SSIM "
+             "between the original and the randomised maps (|IG| as in the paper).</p>"]
+    for r in frame.to_dict("records"):
+        colour = "#1a7f37" if r.get("passed") else "#cf222e"
+        parts.append(f'<div class="verdict" style="--status: {colour}"><p class="claim">'
+                     f'{"PASS" if r.get("passed") else "FAIL"}: {html.escape(str(r.get("method")))}</p>'
+                     f'<p>{html.escape(str(r.get("statement", "")))}</p></div>')
+    if frame.empty:
+        parts.append('<p class="missing">Sanity check not run.</p>')
+    figures = figures or {}
+    parts.append(_img(Path(figures["curves"]) if "curves" in figures else None,
+                      "Similarity of original and randomised maps after each cascading step."))
+    parts.append(_img(Path(figures["maps"]) if "maps" in figures else None,
+                      "Example maps after each randomisation step."))
+    return title, "\n".join(parts)
+
+
+# ----------------------------------------------------------------------------- faithfulness
+
+def plot_faithfulness(curves: Mapping[str, Mapping[str, np.ndarray]], path: str | Path) -> Path:
+    """Mean deletion and insertion curves per method, with the random-order baseline.
+
+    Args:
+        curves: method -> ``{"fractions", "deletion", "insertion", "random_deletion",
+            "random_insertion"}`` arrays (means over images), e.g. from
+            :func:`xai.faithfulness.mean_curves`.
+        path: PNG path.
+
+    Returns:
+        ``path``.
+    """
+    path = Path(path)
+    if not curves:
+        return _empty(path, "no faithfulness results")
+    fig, axes = figure(1, 2, figsize=(8.5, 3.4), squeeze=False)
+    for ax, kind in zip(axes[0], ("deletion", "insertion")):
+        for method, c in curves.items():
+            colour = METHOD_COLOURS.get(method)
+            ax.plot(c["fractions"], c[kind], color=colour, lw=1.6, label=f"{method}")
+            ax.plot(c["fractions"], c[f"random_{kind}"], color=colour, lw=1.0, ls="--", label=f"{method}: random order")
+        ax.set_xlabel(f"fraction of pixels {'deleted' if kind == 'deletion' else 'revealed'}")
+        ax.set_ylabel("P(explained class)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"{kind} (lower AUC is better)" if kind == "deletion" else f"{kind} (higher AUC is better)")
+    axes[0][0].legend(frameon=False, fontsize=7)
+    fig.tight_layout()
+    save(fig, path)
+    return path
+
+
+def faithfulness_section(summary: pd.DataFrame | Sequence[Mapping], figure_path: str | Path | None = None
+                         ) -> tuple[str, str]:
+    """Deletion / insertion results per outcome group and method as one report section.
+
+    Args:
+        summary: :func:`xai.faithfulness.faithfulness_summary` output.
+        figure_path: optional :func:`plot_faithfulness` PNG.
+
+    Returns:
+        (title, HTML).
+    """
+    title = "Faithfulness of the saliency maps (deletion and insertion)"
+    frame = summary if isinstance(summary, pd.DataFrame) else pd.DataFrame(list(summary or []))
+    parts = ['<p class="note">The most salient pixels are removed (set to black: deletion) or revealed on a '
+             "blurred film (insertion) in 20 steps; P(explained class) is recorded. A faithful map makes the "
+             "probability fall faster (lower deletion AUC) and rise faster (higher insertion AUC) than a random "
+             "pixel order. Gains = random AUC - map AUC (deletion) and map AUC - random AUC (insertion), with "
+             "bootstrap 95% CI; 'beats random' = share of images where the map beats the random order.</p>"]
+    if frame.empty:
+        parts.append('<p class="missing">Faithfulness not computed.</p>')
+    else:
+        headers = ["outcome", "method", "n", "deletion AUC", "random deletion AUC", "deletion gain [95% CI]",
+                   "insertion AUC", "random insertion AUC", "insertion gain [95% CI]", "beats random (deletion)"]
+        rows = [[r["outcome"], r["method"], r["n"], _fmt(r["deletion_auc"], 3), _fmt(r["random_deletion_auc"], 3),
+                 _fmt_ci(r["deletion_gain"], r["deletion_gain_low"], r["deletion_gain_high"], 3, signed=True),
+                 _fmt(r["insertion_auc"], 3), _fmt(r["random_insertion_auc"], 3),
+                 _fmt_ci(r["insertion_gain"], r["insertion_gain_low"], r["insertion_gain_high"], 3, signed=True),
+                 f"{100 * _num(r['deletion_beats_random']):.0f} %"] for r in frame.to_dict("records")]
+        parts.append(_table(headers, rows, [False, False, True, True, True, True, True, True, True, True]))
+    parts.append(_img(Path(figure_path) if figure_path else None,
+                      "Mean deletion and insertion curves (dashed: random pixel order)."))
+    return title, "\n".join(parts)

@@ -1,0 +1,157 @@
+"""An ``index.html`` of every panel, most confident errors first (opens from disk, no server)."""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote
+
+import pandas as pd
+
+from figures.style import OUTCOME_COLOURS
+
+GALLERY_COLUMNS = ("image_id", "panel", "label", "pred", "p_pneumonia", "outcome")
+ERRORS = ("FP", "FN")
+
+_CSS = """
+body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 1.5em; color: #222; }
+h1 { font-size: 1.5em; margin-bottom: 0.2em; }
+.summary { font-size: 1.1em; margin: 0.3em 0 1em 0; }
+h2 { font-size: 1.2em; border-bottom: 1px solid #ccc; padding-bottom: 0.2em; }
+.grid { display: flex; flex-wrap: wrap; gap: 14px; }
+figure { margin: 0; width: 560px; max-width: 100%; border: 1px solid #ddd; border-radius: 6px; padding: 6px;
+         background: #fafafa; }
+figure img { width: 100%; height: auto; display: block; }
+figcaption { font-size: 0.95em; margin-top: 4px; }
+.badge { color: white; font-weight: bold; padding: 1px 7px; border-radius: 4px; margin-right: 6px; }
+.rank { color: #666; margin-right: 4px; }
+"""
+
+
+def confidence(outcome: str, p_pneumonia: float) -> float:
+    """Confidence of the prediction: ``p`` when PNEUMONIA was predicted (TP, FP), else ``1 - p``.
+
+    For an error this is the confidence of the error (FP: p, FN: 1 - p). NaN
+    when ``p_pneumonia`` is missing.
+    """
+    try:
+        p = float(p_pneumonia)
+    except (TypeError, ValueError):
+        return math.nan
+    return p if outcome in ("TP", "FP") else 1.0 - p
+
+
+def gallery_order(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows sorted for the gallery: errors by descending confidence, then correct ones likewise.
+
+    Rows with an unknown confidence go last within their block; ties keep the
+    input order. The input is not modified.
+
+    Args:
+        rows: DataFrame with ``outcome`` and ``p_pneumonia``.
+
+    Returns:
+        A sorted copy with extra columns ``confidence`` and ``is_error``.
+    """
+    out = rows.copy()
+    out["confidence"] = [confidence(o, p) for o, p in zip(out["outcome"], out["p_pneumonia"])]
+    out["is_error"] = out["outcome"].isin(ERRORS)
+    out["_order"] = range(len(out))
+    out = out.sort_values(["is_error", "confidence", "_order"], ascending=[False, False, True],
+                          na_position="last", kind="stable")
+    return out.drop(columns="_order")
+
+
+def _header(ordered: pd.DataFrame, split: str | None) -> str:
+    """'12 errors (8 FP, 4 FN) among 40 panels, valid split' sentence."""
+    counts = ordered["outcome"].value_counts()
+    n_err = int(ordered["is_error"].sum())
+    parts = ", ".join(f"{int(counts.get(k, 0))} {k}" for k in ERRORS)
+    text = f"{n_err} error{'s' if n_err != 1 else ''} ({parts})"
+    n_ok = len(ordered) - n_err
+    if n_ok:
+        ok = ", ".join(f"{int(counts.get(k, 0))} {k}" for k in ("TP", "TN"))
+        text += f" and {n_ok} correct image{'s' if n_ok != 1 else ''} ({ok})"
+    text += f": {len(ordered)} panel{'s' if len(ordered) != 1 else ''}"
+    if split:
+        text += f", {split} split"
+    return text + ". Errors are sorted by the model's confidence in the wrong answer, highest first."
+
+
+def _caption(row: pd.Series, rank: int) -> str:
+    outcome = str(row["outcome"])
+    colour = OUTCOME_COLOURS.get(outcome, "#555555")
+    p = row["p_pneumonia"]
+    p_text = "n/a" if pd.isna(p) else f"{float(p):.3f}"
+    conf = row["confidence"]
+    conf_text = "" if pd.isna(conf) else f", confidence {100 * conf:.1f}%"
+    return (f'<span class="rank">#{rank}</span><span class="badge" style="background:{colour}">'
+            f'{html.escape(outcome)}</span><b>{html.escape(str(row["image_id"]))}</b> '
+            f'true {html.escape(str(row["label"]))}, predicted {html.escape(str(row["pred"]))}, '
+            f'P(pneumonia) = {p_text}{conf_text}')
+
+
+def _href(panel: object) -> str:
+    """Relative URL of a panel path (POSIX separators, percent-encoded)."""
+    return quote(PurePosixPath(str(panel).replace("\\", "/")).as_posix())
+
+
+def _figure(row: pd.Series, rank: int) -> str:
+    href = html.escape(_href(row["panel"]), quote=True)
+    alt = html.escape(f"panel of {row['image_id']}", quote=True)
+    return (f'<figure id="{html.escape(str(row["image_id"]), quote=True)}"><a href="{href}">'
+            f'<img src="{href}" alt="{alt}" loading="lazy"></a>'
+            f'<figcaption>{_caption(row, rank)}</figcaption></figure>')
+
+
+def write_gallery(rows: pd.DataFrame, path: str | Path, *, title: str = "Error gallery",
+                  split: str | None = None) -> Path:
+    """Write an HTML page listing every panel as a thumbnail with its caption line.
+
+    Errors (FP, FN) come first, sorted by descending confidence of the error
+    (FP: p_pneumonia, FN: 1 - p_pneumonia), then correct images if any. Links
+    are the relative ``panel`` paths, so the page opens from disk with no server.
+
+    Args:
+        rows: DataFrame with columns ``image_id``, ``panel`` (path relative to
+            the html), ``label``, ``pred``, ``p_pneumonia``, ``outcome``. Not modified.
+        path: the HTML file to write (e.g. ``.../gallery/index.html``).
+        title: page heading.
+        split: data split shown in the header (default: the ``split`` column
+            when it holds one value).
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: a required column is missing.
+    """
+    missing = [c for c in GALLERY_COLUMNS if c not in rows.columns]
+    if missing:
+        raise ValueError(f"gallery rows lack column(s) {missing}; need {list(GALLERY_COLUMNS)}")
+    if split is None and "split" in rows.columns and rows["split"].nunique() == 1:
+        split = str(rows["split"].iloc[0])
+    ordered = gallery_order(rows)
+    errors = ordered[ordered["is_error"]]
+    correct = ordered[~ordered["is_error"]]
+    body = [f"<h1>{html.escape(title)}</h1>", f'<p class="summary">{html.escape(_header(ordered, split))}</p>']
+    rank = 1
+    for heading, block in (("Errors", errors), ("Correct images", correct)):
+        if heading == "Correct images" and not len(block):
+            continue
+        body.append(f"<h2>{heading} ({len(block)})</h2>")
+        if not len(block):
+            body.append("<p>None.</p>")
+        figures = []
+        for _, row in block.iterrows():
+            figures.append(_figure(row, rank))
+            rank += 1
+        body.append('<div class="grid">' + "\n".join(figures) + "</div>")
+    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n"
+            + "\n".join(body) + "\n</body></html>\n")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path

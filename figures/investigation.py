@@ -1,0 +1,140 @@
+"""Turn an explain folder into what a person reads: panels, gallery, plots and the report.
+
+Reads the tables written by ``xai.explain`` (``table.csv``, ``saliency.csv``,
+``maps/*.npz``) and the run's ``run.json``; computes the statistics with
+``stats.analysis.analyse``; writes ``panels/*.png``, ``index.html`` (gallery),
+``figures/*.png`` and ``report.{md,json,html}`` into the same folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from figures.confusion import confusion_counts, draw_confusion
+from figures.gallery import write_gallery
+from figures.panels import draw_panel
+from figures.plots import plot_distributions, plot_dose_response, plot_localisation
+from figures.report import write_report
+from quality.metrics import QUALITY_COLUMNS
+from stats.analysis import analyse
+from training.metrics import binary_metrics, format_metric
+
+METHODS = ("gradcam", "ig")
+GEOMETRY = ("orig_width", "orig_height", "aspect_ratio")
+#: Metrics drawn in the figures (all are tested in the statistics).
+KEY_METRICS = ("q_laplacian_var", "q_highfreq_share", "q_blur_effect", "q_rms_contrast", "q_dynamic_range",
+               "q_mean", "q_laplacian_var_lung", "q_rms_contrast_lung")
+CAPTION_KEYS = ("q_laplacian_var", "q_rms_contrast", "q_highfreq_share", "q_mean")
+
+
+def _safe_name(image_id: str) -> str:
+    return image_id.replace("/", "__")
+
+
+def analysis_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The table the statistics read: lung-saliency columns blanked where the lung mask is implausible.
+
+    A saliency share "inside the lungs" means nothing when the lungs were not found,
+    and masks fail more often on pneumonia films (consolidation), so those rows are
+    left out of the localisation tests rather than counted as "outside".
+    """
+    out = table.copy()
+    if "lung_mask_plausible" in out:
+        bad = ~out["lung_mask_plausible"].astype(bool)
+        for m in METHODS:
+            for col in (f"{m}_lung_share", f"{m}_peak_in_lung"):
+                if col in out:
+                    out.loc[bad, col] = np.nan
+    return out
+
+
+def draw_panels(out_dir: Path, table: pd.DataFrame, force: bool = False) -> pd.DataFrame:
+    """One panel per explained image with maps; returns rows for the gallery."""
+    panels = out_dir / "panels"
+    panels.mkdir(exist_ok=True)
+    rows = []
+    for row in table[table["explained"]].itertuples(index=False):
+        maps_file = out_dir / "maps" / f"{_safe_name(row.image_id)}.npz"
+        if not maps_file.is_file():
+            continue
+        target = panels / f"{_safe_name(row.image_id)}.png"
+        if force or not target.is_file():
+            with np.load(maps_file) as maps:
+                image = maps["image"].astype(np.float32) / 255.0
+                caption = {k: getattr(row, k) for k in ("image_id", "label", "pred", "p_pneumonia", "outcome")}
+                caption.update({k: getattr(row, k) for k in CAPTION_KEYS if hasattr(row, k)})
+                for key in ("ig_completeness_error", "ig_steps", "gradcam_lung_share", "ig_lung_share",
+                            "gradcam_peak_in_lung", "ig_peak_in_lung"):
+                    if hasattr(row, key):
+                        caption[key] = getattr(row, key)
+                caption["lung_mask_plausible"] = bool(row.lung_mask_plausible)
+                if isinstance(getattr(row, "lung_mask_reasons", None), str):
+                    caption["lung_mask_reasons"] = row.lung_mask_reasons
+                draw_panel(image, gradcam=maps["gradcam"] if "gradcam" in maps else None,
+                           ig=maps["ig"] if "ig" in maps else None, lung_mask=maps["lung_mask"],
+                           caption=caption, path=target)
+        rows.append({"image_id": row.image_id, "panel": f"panels/{target.name}", "label": row.label,
+                     "pred": row.pred, "p_pneumonia": row.p_pneumonia, "outcome": row.outcome})
+    return pd.DataFrame(rows, columns=["image_id", "panel", "label", "pred", "p_pneumonia", "outcome"])
+
+
+def write_investigation(out_dir: str | Path, *, n_boot: int = 2000, seed: int = 0, force: bool = False) -> dict:
+    """Write panels, gallery, figures and the report for one explain folder.
+
+    Args:
+        out_dir: ``<run>/explain/<split>`` as written by ``xai.explain``.
+        n_boot: bootstrap resamples for the statistics.
+        seed: bootstrap seed.
+        force: redraw panels that exist.
+
+    Returns:
+        Paths: ``html``, ``md``, ``json``, ``gallery``.
+    """
+    out_dir = Path(out_dir)
+    table = pd.read_csv(out_dir / "table.csv")
+    config = json.loads((out_dir / "config.json").read_text())
+    run_dir = Path(config["resolved_run"])
+    run_info = json.loads((run_dir / "run.json").read_text())
+    split = config["split"]
+    figs = out_dir / "figures"
+    figs.mkdir(exist_ok=True)
+
+    y = (table["label"] == "PNEUMONIA").astype(int).to_numpy()
+    split_metrics = binary_metrics(y, table["p_pneumonia"].to_numpy(), n_boot=n_boot, seed=seed)
+    draw_confusion(confusion_counts(split_metrics["counts"]), figs / "confusion.png",
+                   title=f"Figure 1 - {split} split, n={split_metrics['n']} ({run_info['config']['arch']}, "
+                         f"init {run_info['weights']['init']})",
+                   subtitle=f"accuracy {format_metric(split_metrics['accuracy'])}")
+
+    stats_table = analysis_table(table)
+    quality_cols = [c for c in stats_table.columns if any(c == q or c.startswith(q + "_") for q in QUALITY_COLUMNS)]
+    localisation = [c for m in METHODS for c in (f"{m}_lung_share", f"{m}_peak_in_lung") if c in stats_table]
+    analysis = analyse(stats_table, quality_metrics=quality_cols, localisation_metrics=localisation,
+                       geometry=[g for g in GEOMETRY if g in stats_table], n_boot=n_boot, seed=seed)
+    comparisons = pd.DataFrame(analysis["comparisons"])
+    dose = pd.DataFrame(analysis["dose_response"])
+    shown = [m for m in KEY_METRICS if m in stats_table]
+    plot_distributions(stats_table, shown, figs / "distributions.png", comparisons=comparisons)
+    plot_dose_response(stats_table, shown, figs / "dose_response.png", dose=dose)
+    methods = [m for m in METHODS if f"{m}_lung_share" in stats_table]
+    plot_localisation(stats_table, methods, figs / "localisation.png",
+                      comparisons=pd.DataFrame(analysis["localisation"]))
+
+    gallery_rows = draw_panels(out_dir, table, force=force)
+    gallery = write_gallery(gallery_rows, out_dir / "index.html")
+    explain_info = json.loads((out_dir / "explain.json").read_text()) if (out_dir / "explain.json").is_file() else {}
+    run_summary = {**run_info, "explain": {"config": config, **explain_info},
+                   "lung_masks": {"n": int(len(table)),
+                                  "implausible": int((~table["lung_mask_plausible"].astype(bool)).sum())}}
+    paths = write_report(
+        out_dir, analysis=analysis, run_info=run_summary, split_metrics=split_metrics,
+        figures={"confusion": "figures/confusion.png", "distributions": "figures/distributions.png",
+                 "dose_response": "figures/dose_response.png", "localisation": "figures/localisation.png"},
+        gallery="index.html",
+        tables={"table": "table.csv", "saliency": "saliency.csv", "quality": "quality.csv"},
+        title=f"Why does {run_info['config']['arch']} fail on the {split} split?")
+    return {"html": paths["html"], "md": paths["md"], "json": paths["json"], "gallery": gallery}

@@ -1,0 +1,621 @@
+"""The investigation report: ``report.md``, ``report.json`` and a self-contained ``report.html``.
+
+The HTML embeds every figure as a base64 data URI, so the single file opens
+from disk (or an e-mail attachment) with no server and no network; links to
+the gallery and the CSV tables are relative to the report folder. The JSON
+holds everything the text is made from (analysis, run info, split metrics,
+figure and table paths) and passes ``json.dumps(allow_nan=False)``.
+
+Section order: title and run summary, small-split warning, classification
+metrics, Figure 1, verdict, quality comparisons, dose-response, localisation,
+regression, power, gallery, extra sections, other figures, how to read this.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import json
+import math
+import mimetypes
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote
+
+import numpy as np
+
+from training.metrics import format_metric  # figures is the last layer: it may read lower ones
+
+#: Status -> (badge background, badge text colour).
+STATUS_COLOURS = {
+    "supported": ("#1a7f37", "white"),
+    "mixed": ("#b7791f", "white"),
+    "opposite": ("#6f42c1", "white"),
+    "no evidence": ("#57606a", "white"),
+    "not tested": ("#d0d7de", "#24292f"),
+}
+#: split_metrics keys shown, with their label and whether they are percentages.
+SPLIT_METRICS = (
+    ("accuracy", "Accuracy", True),
+    ("sensitivity", "Sensitivity (PNEUMONIA recall)", True),
+    ("specificity", "Specificity (NORMAL recall)", True),
+    ("balanced_accuracy", "Balanced accuracy", True),
+    ("roc_auc", "ROC AUC", False),
+    ("ece", "Expected calibration error", False),
+)
+#: Figure keys placed in their own section; any other key goes under 'Other figures'.
+KNOWN_FIGURES = ("confusion", "distributions", "dose_response", "localisation")
+ALPHA = 0.05
+
+_CSS = """
+body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; max-width: 1150px;
+       margin: 1.5em auto; padding: 0 1em; color: #1f2328; line-height: 1.45; }
+h1 { font-size: 1.7em; margin-bottom: 0.3em; }
+h2 { font-size: 1.3em; border-bottom: 2px solid #d0d7de; padding-bottom: 0.2em; margin-top: 1.8em; }
+h3 { font-size: 1.08em; margin-bottom: 0.3em; }
+table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.9em; }
+th, td { border: 1px solid #d0d7de; padding: 3px 8px; text-align: left; vertical-align: top; }
+th { background: #f6f8fa; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.note { min-width: 16em; font-size: 0.9em; color: #57606a; }
+tr.signif td { font-weight: 600; background: #fff8c5; }
+.warning { border: 3px solid #cf222e; background: #ffebe9; color: #82071e; padding: 0.8em 1em;
+           border-radius: 6px; font-weight: 600; margin: 1em 0; }
+.warning p { margin: 0.3em 0; }
+.verdict { border: 1px solid #d0d7de; border-left: 6px solid var(--status); border-radius: 6px;
+           padding: 0.6em 0.9em; margin: 0.8em 0; }
+.badge { display: inline-block; padding: 2px 10px; border-radius: 12px; font-weight: 700;
+         font-size: 0.85em; text-transform: uppercase; letter-spacing: 0.03em; margin-right: 0.5em; }
+.claim { font-weight: 600; }
+figure { margin: 1em 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eaeef2; }
+figcaption { font-size: 0.9em; color: #57606a; }
+.missing { color: #cf222e; font-style: italic; }
+.note { color: #57606a; font-size: 0.92em; }
+.howto { background: #f6f8fa; border: 1px solid #d0d7de; border-radius: 6px; padding: 0.6em 1.2em; }
+ul.summary li { margin: 0.15em 0; }
+"""
+# Sets data-images-loaded / data-images-total on <body> once the page has loaded,
+# so a headless browser (tests) can check that every embedded image decoded.
+_IMAGE_CHECK = """<script>
+window.addEventListener('load', function () {
+  var imgs = document.images, ok = 0;
+  for (var i = 0; i < imgs.length; i++) { if (imgs[i].complete && imgs[i].naturalWidth > 0) ok++; }
+  document.body.dataset.imagesLoaded = String(ok);
+  document.body.dataset.imagesTotal = String(imgs.length);
+});
+</script>"""
+
+
+@dataclass
+class Block:
+    """One piece of the report in both output formats."""
+
+    md: str
+    html: str
+
+
+# ----------------------------------------------------------------------------- formatting
+
+def _isnum(x: object) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+def _missing(x: object) -> bool:
+    return x is None or (_isnum(x) and not math.isfinite(float(x)))
+
+
+def fmt(x: object) -> str:
+    """A number with 3 significant digits ('n/a' when missing; integers as they are)."""
+    if _missing(x):
+        return "n/a"
+    if not _isnum(x):
+        return str(x)
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    v = float(x)
+    if v == 0:
+        return "0"
+    if abs(v) >= 1000:
+        return f"{v:.0f}"
+    if abs(v) < 0.001:
+        return f"{v:.2e}"
+    return f"{v:.3g}"
+
+
+def fmt_p(x: object) -> str:
+    """p- or q-value: '<0.001', '0.012', '0.23'; 'n/a' when missing."""
+    if _missing(x) or not _isnum(x):
+        return "n/a"
+    v = float(x)
+    return "<0.001" if v < 0.001 else f"{v:.2g}"
+
+
+def _fixed(x: float, digits: int) -> str:
+    """``x`` with ``digits`` decimals; a nonzero value that would print as 0.00 gets one significant digit."""
+    text = f"{x:.{digits}f}"
+    if x != 0 and float(text) == 0:
+        text = f"{x:.1g}"
+    return text
+
+
+def fmt_ci(value: object, low: object, high: object, digits: int = 2) -> str:
+    """'0.31 [0.05, 0.52]' (fixed decimals, for effect sizes in [-1, 1])."""
+    if _missing(value):
+        return "n/a"
+    ci = ("" if _missing(low) or _missing(high)
+          else f" [{_fixed(float(low), digits)}, {_fixed(float(high), digits)}]")
+    return f"{_fixed(float(value), digits)}{ci}"
+
+
+def _esc(text: object) -> str:
+    return html.escape(str(text))
+
+
+def _md_text(text: object) -> str:
+    """Text on one Markdown line (outside tables)."""
+    return str(text).replace("\n", " ")
+
+
+def _md_cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, numeric: Sequence[bool] | None = None,
+           highlight: Sequence[bool] | None = None) -> Block:
+    """A table in Markdown and HTML (cells already formatted as text; a 'note' column is wide and small)."""
+    numeric = numeric or [False] * len(headers)
+    highlight = highlight or [False] * len(rows)
+    md = ["| " + " | ".join(map(_md_cell, headers)) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    md += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+    head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
+    body = []
+    for row, hl in zip(rows, highlight):
+        cells = "".join(f'<td class="{_cell_class(h, num)}">{_esc(c)}</td>'
+                        for c, num, h in zip(row, numeric, headers))
+        body.append(f'<tr class="signif">{cells}</tr>' if hl else f"<tr>{cells}</tr>")
+    return Block("\n".join(md) + "\n", f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+
+
+def _cell_class(header: str, numeric: bool) -> str:
+    return "num" if numeric else "note" if header == "note" else "text"
+
+
+def _para(text: str, cls: str | None = None) -> Block:
+    attr = f' class="{cls}"' if cls else ""
+    return Block(text + "\n", f"<p{attr}>{_esc(text)}</p>")
+
+
+def _heading(text: str, level: int = 2) -> Block:
+    return Block(f"{'#' * level} {text}\n", f"<h{level}>{_esc(text)}</h{level}>")
+
+
+def _join(blocks: Sequence[Block]) -> Block:
+    return Block("\n".join(b.md for b in blocks), "\n".join(b.html for b in blocks))
+
+
+# ----------------------------------------------------------------------------- paths and JSON
+
+def _resolve(out_dir: Path, path: str | os.PathLike) -> Path:
+    """Absolute path of ``path``: as given when absolute, else under ``out_dir`` (or the CWD if only there)."""
+    p = Path(path)
+    if p.is_absolute():
+        return p
+    under = out_dir / p
+    return under if under.exists() or not p.exists() else p.resolve()
+
+
+def _rel(out_dir: Path, path: str | os.PathLike) -> str:
+    """POSIX path of ``path`` relative to ``out_dir`` (for links that open from disk)."""
+    target = _resolve(out_dir, path)
+    return PurePosixPath(Path(os.path.relpath(target, out_dir)).as_posix()).as_posix()
+
+
+def _href(rel: str) -> str:
+    return html.escape(quote(rel), quote=True)
+
+
+def jsonable(obj: object) -> object:
+    """Recursively convert to JSON-safe Python types (NaN/inf -> None, numpy -> Python, paths -> str)."""
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if hasattr(obj, "to_dict") and callable(obj.to_dict) and hasattr(obj, "columns"):
+        return jsonable(obj.to_dict(orient="records"))
+    if isinstance(obj, (list, tuple, set, np.ndarray)):
+        return [jsonable(v) for v in list(obj)]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(float(obj)) else None
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if obj is None or isinstance(obj, str):
+        return obj
+    return str(obj)
+
+
+def _data_uri(path: Path) -> str:
+    mime = mimetypes.guess_type(path.name)[0] or "image/png"
+    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+# ----------------------------------------------------------------------------- sections
+
+def _figure(out_dir: Path, figures: Mapping[str, str], key: str, caption: str) -> Block:
+    """An embedded figure (HTML) / image link (Markdown), or a visible note when it is missing."""
+    if key not in figures or figures[key] is None:
+        return _para(f"({caption}: figure not provided)", "missing")
+    path = _resolve(out_dir, figures[key])
+    rel = _rel(out_dir, figures[key])
+    if not path.is_file():
+        return _para(f"({caption}: figure file not found: {rel})", "missing")
+    md = f"![{caption}]({quote(rel)})\n\n*{caption}*\n"
+    tag = (f'<figure><img src="{_data_uri(path)}" alt="{_esc(caption)}">'
+           f"<figcaption>{_esc(caption)}</figcaption></figure>")
+    return Block(md, tag)
+
+
+def _run_summary(run_info: Mapping, analysis: Mapping) -> Block:
+    """Architecture, weights init and its reason (always), device, data root, n per split."""
+    config = run_info.get("config") or {}
+    weights = run_info.get("weights") or {}
+    arch = run_info.get("architecture") or run_info.get("arch") or config.get("arch") or "not recorded"
+    init = weights.get("init") or run_info.get("weights_init") or "not recorded"
+    reason = weights.get("reason") or run_info.get("weights_reason") or "no reason recorded"
+    device = run_info.get("device") or config.get("device") or "not recorded"
+    if run_info.get("device_name"):
+        device = f"{device} ({run_info['device_name']})"
+    n_split = run_info.get("n_images")
+    n_text = (", ".join(f"{k} {v}" for k, v in n_split.items()) if isinstance(n_split, Mapping)
+              else str(n_split) if n_split is not None else "not recorded")
+    items = [("Architecture", arch), ("Weights init", f"{init}: {reason}"), ("Device", device),
+             ("Data root", run_info.get("data_root") or config.get("data") or "not recorded"),
+             ("Images per split", n_text)]
+    split = run_info.get("analysed_split") or run_info.get("split")
+    analysed = f"{analysis.get('n_images', 'n/a')} images" + (f" ({split} split)" if split else "")
+    items.append(("Analysed", analysed))
+    if run_info.get("run_dir"):
+        items.append(("Run folder", run_info["run_dir"]))
+    md = "\n".join(f"- **{k}:** {_md_text(v)}" for k, v in items) + "\n"
+    lis = "".join(f"<li><b>{_esc(k)}:</b> {_esc(v)}</li>" for k, v in items)
+    return Block(md, f'<ul class="summary">{lis}</ul>')
+
+
+def _split_dicts(split_metrics: Mapping) -> dict[str, Mapping]:
+    """{split name: binary_metrics dict}; a single binary_metrics dict becomes {'': it}."""
+    if not split_metrics:
+        return {}
+    if "accuracy" in split_metrics:
+        return {"": split_metrics}
+    return {str(k): v for k, v in split_metrics.items() if isinstance(v, Mapping) and "accuracy" in v}
+
+
+def small_split_warnings(analysis: Mapping, split_metrics: Mapping) -> list[str]:
+    """Every small-split warning of the analysis and the split metrics, without duplicates."""
+    found = []
+    if analysis.get("small_split_warning"):
+        found.append(str(analysis["small_split_warning"]))
+    for name, m in _split_dicts(split_metrics).items():
+        if m.get("small_split_warning"):
+            found.append((f"[{name}] " if name else "") + str(m["small_split_warning"]))
+    return list(dict.fromkeys(found))
+
+
+def _warning_box(warnings: Sequence[str]) -> Block:
+    if not warnings:
+        return Block("", "")
+    md = "\n".join(f"> **WARNING:** {_md_text(w)}" for w in warnings) + "\n"
+    inner = "".join(f"<p>&#9888; WARNING: {_esc(w)}</p>" for w in warnings)
+    return Block(md, f'<div class="warning" role="alert">{inner}</div>')
+
+
+def _metrics_section(split_metrics: Mapping) -> Block:
+    splits = _split_dicts(split_metrics)
+    if not splits:
+        return _para("No classification metrics were provided.", "missing")
+    headers = ["Metric"] + [f"{name} split" if name else "Value (95% interval)" for name in splits]
+    rows = []
+    for key, label, percent in SPLIT_METRICS:
+        row = [label]
+        for m in splits.values():
+            entry = m.get(key)
+            text = format_metric(entry, percent) if isinstance(entry, Mapping) else "n/a"
+            if isinstance(entry, Mapping) and entry.get("interval"):
+                text += f" [{entry['interval']}]"
+            row.append(text)
+        rows.append(row)
+    counts = ["Counts (TP / TN / FP / FN)"]
+    for m in splits.values():
+        c = m.get("counts") or {}
+        counts.append(" / ".join(str(c.get(k, "n/a")) for k in ("TP", "TN", "FP", "FN")))
+    rows.append(counts)
+    note = _para("Proportions: Wilson 95% intervals; balanced accuracy, AUC and ECE: stratified bootstrap 95% "
+                 "intervals. ECE: 0 is perfectly calibrated.", "note")
+    return _join([_table(headers, rows), note])
+
+
+def _badge(status: str) -> tuple[str, str]:
+    bg, fg = STATUS_COLOURS.get(status, ("#57606a", "white"))
+    return bg, f'<span class="badge" style="background:{bg};color:{fg}">{_esc(status)}</span>'
+
+
+def _verdict_metrics(metrics: Sequence[Mapping]) -> Block:
+    """Per-metric FP vs TN numbers behind one verdict, as a compact table."""
+    if not metrics:
+        return Block("", "")
+    rows = [[m.get("metric", ""), m.get("status", ""), m.get("hypothesised_direction", ""),
+             f"{fmt(m.get('median_fp'))} (n={fmt(m.get('n_fp'))})",
+             f"{fmt(m.get('median_tn'))} (n={fmt(m.get('n_tn'))})",
+             fmt_ci(m.get("rank_biserial"), m.get("ci_low"), m.get("ci_high")), fmt_p(m.get("q_value")),
+             fmt(m.get("mde_rank_biserial"))] for m in metrics]
+    return _table(["metric", "status", "hypothesis", "FP median", "TN median", "r [95% CI]", "q", "MDE |r|"], rows,
+                  numeric=[False, False, False, True, True, True, True, True],
+                  highlight=[m.get("status") in ("supported", "opposite") for m in metrics])
+
+
+def _verdict_section(verdict: Sequence[Mapping]) -> Block:
+    if not verdict:
+        return _para("No verdict was computed.", "missing")
+    md, parts = [], []
+    for v in verdict:
+        status = str(v.get("status", "not tested"))
+        colour, badge = _badge(status)
+        claim, statement = v.get("claim", v.get("hypothesis", "")), v.get("statement", "")
+        details = _verdict_metrics(v.get("metrics") or [])
+        md.append(f"- **[{status.upper()}]** {_md_text(claim)}  \n  {_md_text(statement)}\n\n{details.md}")
+        parts.append(f'<div class="verdict" style="--status:{colour}">{badge}<span class="claim">'
+                     f"{_esc(claim)}</span><p>{_esc(statement)}</p>{details.html}</div>")
+    intro = ("Each hypothesis is judged on FP vs TN (true NORMAL images only). 'supported' needs q < 0.05, a "
+             "bootstrap CI excluding 0 and the hypothesised sign; 'no evidence' is a null result at this "
+             "sample size, reported with the smallest effect that could have been detected.")
+    return Block(intro + "\n\n" + "\n".join(md) + "\n", f'<p class="note">{_esc(intro)}</p>' + "".join(parts))
+
+
+def _significant(row: Mapping) -> bool:
+    q, lo, hi = row.get("q_value"), row.get("ci_low"), row.get("ci_high")
+    return (not _missing(q) and float(q) < ALPHA and not _missing(lo) and not _missing(hi)
+            and (float(lo) > 0 or float(hi) < 0))
+
+
+def _comparison_table(rows: Sequence[Mapping]) -> Block:
+    """metric, comparison, n, medians, rank-biserial [CI], p, q, MDE, as a table."""
+    if not rows:
+        return _para("No comparisons were computed.", "missing")
+    order = {"FP vs TN": 0, "FN vs TP": 1}
+    rows = sorted(rows, key=lambda r: order.get(r.get("comparison"), 2))  # stable: metric order kept
+    headers = ["metric", "comparison", "n error", "n correct", "median error", "median correct",
+               "rank-biserial r [95% CI]", "p", "q (BH)", "MDE |r|", "note"]
+    numeric = [False, False, True, True, True, True, True, True, True, True, False]
+    body = [[r.get("metric", ""), r.get("comparison", ""), fmt(r.get("n1")), fmt(r.get("n2")),
+             fmt(r.get("median1")), fmt(r.get("median2")),
+             fmt_ci(r.get("rank_biserial"), r.get("ci_low"), r.get("ci_high")),
+             fmt_p(r.get("p_value")), fmt_p(r.get("q_value")), fmt(r.get("mde_rank_biserial")),
+             r.get("reason") or ""] for r in rows]
+    return _table(headers, body, numeric=numeric, highlight=[_significant(r) for r in rows])
+
+
+def _dose_table(rows: Sequence[Mapping]) -> Block:
+    if not rows:
+        return _para("No dose-response correlations were computed.", "missing")
+    headers = ["metric", "n (true NORMAL)", "Spearman rho [95% CI]", "p", "q (BH)", "note"]
+    numeric = [False, True, True, True, True, False]
+    body = [[r.get("metric", ""), fmt(r.get("n")), fmt_ci(r.get("rho"), r.get("ci_low"), r.get("ci_high")),
+             fmt_p(r.get("p", r.get("p_value"))), fmt_p(r.get("q_value")), r.get("reason") or ""] for r in rows]
+    return _table(headers, body, numeric=numeric, highlight=[_significant(r) for r in rows])
+
+
+def _regression_class(cls: str, res: Mapping) -> Block:
+    event = {"NORMAL": "FP", "PNEUMONIA": "FN"}.get(cls, "error")
+    head = _heading(f"True {cls} (event = {event})", 3)
+    facts = (f"n = {fmt(res.get('n'))}, events = {fmt(res.get('n_events'))}, non-events = "
+             f"{fmt(res.get('n_nonevents'))}; predictors: {', '.join(res.get('predictors') or []) or 'none'}.")
+    blocks = [head, _para(facts)]
+    if not res.get("fit_ok"):
+        blocks.append(_para(f"not fit: {res.get('reason') or 'no reason given'}", "missing"))
+    else:
+        rows = res.get("odds_ratios") or []
+        blocks.append(_table(
+            ["predictor", "odds ratio per 1 SD", "95% CI", "p"],
+            [[r.get("predictor", ""), fmt(r.get("odds_ratio")), f"{fmt(r.get('ci_low'))} to {fmt(r.get('ci_high'))}",
+              fmt_p(r.get("p_value"))] for r in rows],
+            numeric=[False, True, True, True],
+            highlight=[not _missing(r.get("p_value")) and float(r["p_value"]) < ALPHA for r in rows]))
+    for note in res.get("notes") or []:
+        blocks.append(_para(f"Note: {note}", "note"))
+    return _join(blocks)
+
+
+def _regression_section(regression: Mapping) -> Block:
+    if not regression:
+        return _para("No regression was run.", "missing")
+    intro = _para("Logistic regression of being an error within one true class on standardised predictors "
+                  "(odds ratios per 1 SD, Wald 95% CI), adjusted for image geometry.", "note")
+    return _join([intro] + [_regression_class(cls, res) for cls, res in regression.items()
+                            if isinstance(res, Mapping)])
+
+
+def _power_section(power: Mapping) -> Block:
+    if not power:
+        return _para("No power analysis was provided.", "missing")
+    rows = []
+    for key in ("FP vs TN", "FN vs TP"):
+        mde = power.get(key)
+        if isinstance(mde, Mapping):
+            rows.append([key, fmt(mde.get("n1")), fmt(mde.get("n2")), fmt(mde.get("cohens_d")),
+                         fmt(mde.get("rank_biserial")), mde.get("reason") or ""])
+    blocks = []
+    if rows:
+        headers = ["comparison", "n error", "n correct", "MDE |Cohen's d|", "MDE |rank-biserial|", "note"]
+        blocks.append(_table(headers, rows, numeric=[False, True, True, True, True, False]))
+    if power.get("note"):
+        blocks.append(_para(str(power["note"]), "note"))
+    return _join(blocks)
+
+
+def _gallery_section(out_dir: Path, gallery: str | None) -> Block:
+    if not gallery:
+        return _para("No gallery was written for this report.", "note")
+    rel = _rel(out_dir, gallery)
+    text = "Every error as an X-ray | Grad-CAM | IG panel, most confident errors first"
+    return Block(f"[Open the error gallery]({quote(rel)}) ({rel}): {text}.\n",
+                 f'<p><a href="{_href(rel)}">Open the error gallery</a> ({_esc(rel)}): {_esc(text)}.</p>')
+
+
+def _howto_section(out_dir: Path, tables: Mapping[str, str], analysis: Mapping) -> Block:
+    points = [
+        "Within-class comparisons: errors are compared only with correct images of the same true class (FP vs "
+        "TN among true NORMAL, FN vs TP among true PNEUMONIA), never with all correct images, because pneumonia "
+        "itself changes lung "
+        "texture and contrast: a 'PNEUMONIA-looking' image quality would otherwise be confused with disease.",
+        "Rank-biserial r: positive when errors have larger values than the correct images of their class; "
+        "0 is no difference, +-1 complete separation. q is the Benjamini-Hochberg adjusted p-value within each "
+        "table. Bold rows: q < 0.05 with a CI excluding 0.",
+        "Geometry confound: this copy of the dataset mixes images made from full-resolution originals (aspect "
+        "ratio kept, longer side at most 512 px) and 224x224 copies (squeezed to a square; almost all of val and "
+        "test). Sharpness and contrast metrics therefore partly measure which kind of file an image came from, "
+        "and a model can tell the kinds apart. The regressions adjust for original width, height and aspect "
+        "ratio; the two-group tests do not.",
+        "A null result ('no evidence') means effects smaller than the minimal detectable effect could not be "
+        "seen at this sample size; it is not evidence that the effect is absent.",
+        "Every number here can be recomputed from the CSV tables below.",
+    ]
+    convention = (analysis.get("settings") or {}).get("sign_convention")
+    if convention:
+        points.append(f"Sign convention: {convention}.")
+    table_links_md = [f"- [{name}]({quote(_rel(out_dir, p))})" for name, p in tables.items()]
+    table_links_html = [f'<li><a href="{_href(_rel(out_dir, p))}">{_esc(name)}</a> '
+                        f"({_esc(_rel(out_dir, p))})</li>" for name, p in tables.items()]
+    md = "\n".join(f"- {p}" for p in points) + "\n\nTables:\n\n" + ("\n".join(table_links_md) or "- none") + "\n"
+    html_ = ('<div class="howto"><ul>' + "".join(f"<li>{_esc(p)}</li>" for p in points) + "</ul><p>Tables:</p><ul>"
+             + ("".join(table_links_html) or "<li>none</li>") + "</ul></div>")
+    return Block(md, html_)
+
+
+def _extra(extra_sections: Sequence[tuple[str, str]] | None) -> list[Block]:
+    """Caller-supplied (title, HTML) sections; the Markdown keeps the HTML as is."""
+    blocks = []
+    for heading, body in extra_sections or []:
+        blocks += [_heading(str(heading)), Block(str(body) + "\n", str(body))]
+    return blocks
+
+
+def _other_figures(out_dir: Path, figures: Mapping[str, str]) -> list[Block]:
+    others = [k for k in figures if k not in KNOWN_FIGURES]
+    if not others:
+        return []
+    return [_heading("Other figures")] + [_figure(out_dir, figures, k, k.replace("_", " ")) for k in others]
+
+
+def _sections(out_dir: Path, analysis: Mapping, run_info: Mapping, split_metrics: Mapping,
+              figures: Mapping[str, str], gallery: str | None, tables: Mapping[str, str], title: str,
+              extra_sections: Sequence[tuple[str, str]] | None, generated: str) -> list[Block]:
+    """Every block of the report, in order."""
+    n = analysis.get("n_images", "n/a")
+    return [
+        Block(f"# {title}\n", f"<h1>{_esc(title)}</h1>"),
+        _para(f"Generated {generated}.", "note"),
+        _run_summary(run_info, analysis),
+        _warning_box(small_split_warnings(analysis, split_metrics)),
+        _heading("Classification metrics"),
+        _metrics_section(split_metrics),
+        _heading("Figure 1: confusion matrix"),
+        _figure(out_dir, figures, "confusion", f"Figure 1. Confusion matrix (n = {n}); rows: truth."),
+        _heading("Verdict"),
+        _verdict_section(analysis.get("verdict") or []),
+        _heading("Image quality: errors vs correct images of the same class"),
+        _comparison_table(analysis.get("comparisons") or []),
+        _figure(out_dir, figures, "distributions",
+                "Quality metrics within each true class: TN vs FP and TP vs FN (n under each box)."),
+        _heading("Dose-response among true NORMAL images"),
+        _dose_table(analysis.get("dose_response") or []),
+        _figure(out_dir, figures, "dose_response",
+                "P(pneumonia) against each metric among true NORMAL images (FP and TN)."),
+        _heading("Saliency localisation"),
+        _comparison_table(analysis.get("localisation") or []),
+        _figure(out_dir, figures, "localisation",
+                "Share of saliency inside the lungs and pointing-game rate (Wilson 95% CI) by outcome."),
+        _heading("Regression within each true class"),
+        _regression_section(analysis.get("regression") or {}),
+        _heading("Power: what this split could detect"),
+        _power_section(analysis.get("power") or {}),
+        _heading("Error gallery"),
+        _gallery_section(out_dir, gallery),
+        *_extra(extra_sections),
+        *_other_figures(out_dir, figures),
+        _heading("How to read this"),
+        _howto_section(out_dir, tables, analysis),
+    ]
+
+
+def _html_page(title: str, body: str) -> str:
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{_esc(title)}</title><style>{_CSS}</style></head>\n<body>\n{body}\n{_IMAGE_CHECK}\n"
+            "</body></html>\n")
+
+
+def write_report(
+    out_dir: str | Path,
+    *,
+    analysis: Mapping,
+    run_info: Mapping,
+    split_metrics: Mapping,
+    figures: Mapping[str, str],
+    gallery: str | None,
+    tables: Mapping[str, str],
+    title: str,
+    extra_sections: Sequence[tuple[str, str]] | None = None,
+) -> dict[str, Path]:
+    """Write ``report.md``, ``report.json`` and a self-contained ``report.html`` into ``out_dir``.
+
+    Relative paths in ``figures``, ``gallery`` and ``tables`` are taken relative
+    to ``out_dir`` (or the working directory when they exist only there). A
+    missing figure is reported in the text, never an error. No input is modified.
+
+    Args:
+        out_dir: report folder (created if needed).
+        analysis: :func:`stats.analysis.analyse` output (``verdict``,
+            ``comparisons``, ``localisation``, ``dose_response``, ``regression``,
+            ``power``, ``small_split_warning``, ``n_images``, ``settings``).
+        run_info: the run's ``run.json`` (``config.arch``, ``weights.init`` and
+            ``weights.reason``, ``device``, ``device_name``, ``data_root``,
+            ``n_images`` per split; optional ``analysed_split``).
+        split_metrics: ``training.metrics.binary_metrics`` output for the
+            analysed split, or ``{split: binary_metrics}`` for several.
+        figures: figure key -> image path; keys ``confusion``,
+            ``distributions``, ``dose_response``, ``localisation`` have their
+            own sections, others go under 'Other figures'.
+        gallery: path of the gallery ``index.html``, or None.
+        tables: table name -> CSV path, linked under 'How to read this'.
+        title: report title.
+        extra_sections: optional (heading, HTML body) sections inserted after
+            the gallery link.
+
+    Returns:
+        ``{'md': Path, 'json': Path, 'html': Path}``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    generated = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    blocks = [b for b in _sections(out_dir, analysis, run_info, split_metrics, figures, gallery, tables, title,
+                                   extra_sections, generated) if b.md or b.html]
+    paths = {"md": out_dir / "report.md", "json": out_dir / "report.json", "html": out_dir / "report.html"}
+    paths["md"].write_text("\n".join(b.md for b in blocks), encoding="utf-8")
+    paths["html"].write_text(_html_page(title, "\n".join(b.html for b in blocks)), encoding="utf-8")
+    record = {
+        "title": title, "generated": generated,
+        "files": {k: p.name for k, p in paths.items()},
+        "run_info": run_info, "split_metrics": split_metrics, "analysis": analysis,
+        "figures": {k: _rel(out_dir, v) for k, v in figures.items() if v is not None},
+        "gallery": _rel(out_dir, gallery) if gallery else None,
+        "tables": {k: _rel(out_dir, v) for k, v in tables.items()},
+        "small_split_warnings": small_split_warnings(analysis, split_metrics),
+        "extra_sections": [{"title": str(t), "html": str(h)} for t, h in extra_sections or []],
+    }
+    paths["json"].write_text(json.dumps(jsonable(record), indent=2, allow_nan=False), encoding="utf-8")
+    return paths

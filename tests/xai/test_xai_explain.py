@@ -1,0 +1,85 @@
+"""The main command end to end on the bundled sample at a small size."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from data.errors import ConfigError
+from training.config import TrainConfig, bundled_sample
+from training.train import train
+from xai.explain import ExplainConfig, explain, main, safe_name
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    import training.backbones as backbones
+
+    tmp = tmp_path_factory.mktemp("explain")
+    mp = pytest.MonkeyPatch()
+    mp.setattr(backbones, "_download_resnet18", lambda target: False)
+    mp.setenv("TORCH_HOME", str(tmp / "torch-home"))
+    cfg = TrainConfig(epochs=1, size=64, out=str(tmp / "runs" / "small"), cache_dir=str(tmp / "cache"),
+                      workers=1, weights="none")
+    run_dir = train(cfg)
+    yield run_dir, tmp
+    mp.undo()
+
+
+@pytest.mark.slow
+def test_main_command_end_to_end(small_run, capsys):
+    run_dir, tmp = small_run
+    code = main(["--run", str(run_dir), "--split", "valid", "--only-errors", "--ig-max-steps", "32",
+                 "--cache-dir", str(tmp / "cache"), "--workers", "1", "--n-boot", "200"])
+    assert code == 0, capsys.readouterr().err
+    out = run_dir / "explain" / "valid"
+    preds = pd.read_csv(run_dir / "predictions.csv")
+    errors = preds[(preds["split"] == "valid") & preds["outcome"].isin(["FP", "FN"])]
+    panels = sorted(p.name for p in (out / "panels").glob("*.png"))
+    assert panels == sorted(f"{safe_name(i)}.png" for i in errors["image_id"])  # one panel per error
+    saliency = pd.read_csv(out / "saliency.csv")
+    per_image_method = saliency.groupby(["image_id", "method"]).size()
+    assert (per_image_method == 1).all()  # one row per image and method
+    assert set(saliency.loc[saliency["method"] == "ig", "image_id"]) == set(errors["image_id"])
+    assert set(saliency.loc[saliency["method"] == "gradcam", "image_id"]) == set(preds.loc[preds["split"] == "valid", "image_id"])
+    ig = saliency[saliency["method"] == "ig"]
+    assert ig["ig_steps"].between(16, 32).all() and (ig["ig_completeness_error"] >= 0).all()
+    table = pd.read_csv(out / "table.csv")
+    assert table["image_id"].is_unique and len(table) == 16
+    for name in ("report.html", "report.md", "report.json", "index.html", "config.json"):
+        assert (out / name).is_file(), name
+    report = json.loads((out / "report.json").read_text())
+    assert report["analysis"]["verdict"]
+    # resume: a second call explains nothing new
+    result = explain(ExplainConfig(run=str(run_dir), split="valid", cache_dir=str(tmp / "cache"), workers=1,
+                                   report=False))
+    assert result.n_explained_now == 0
+
+
+def test_split_never_predicted_is_a_clear_error(small_run, tmp_path):
+    run_dir, tmp = small_run
+    preds = pd.read_csv(run_dir / "predictions.csv")
+    other = tmp_path / "run"
+    other.mkdir()
+    for name in ("run.json", "model.pth"):
+        (other / name).write_bytes((run_dir / name).read_bytes())
+    preds[preds["split"] == "valid"].to_csv(other / "predictions.csv", index=False)
+    with pytest.raises(ConfigError, match="never predicted split 'test'"):
+        explain(ExplainConfig(run=str(other), split="test", report=False))
+
+
+def test_missing_run_and_moved_data(small_run, tmp_path, capsys):
+    run_dir, _ = small_run
+    assert main(["--run", str(tmp_path / "nowhere"), "--no-report"]) == 2
+    assert "no finished run" in capsys.readouterr().err
+    assert main(["--run", str(run_dir), "--data", str(tmp_path), "--no-report"]) == 2
+    assert "missing under" in capsys.readouterr().err
+
+
+def test_bad_options_name_the_value():
+    with pytest.raises(ConfigError, match="--methods"):
+        ExplainConfig(methods=("gradcam", "lime"))
+    with pytest.raises(ConfigError, match="--split"):
+        ExplainConfig(split="train")

@@ -1,0 +1,106 @@
+"""Grad-CAM maps: size, range, no NaN, input untouched, hooks released, localisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from data.errors import ConfigError
+from xai.gradcam import gradcam_maps
+from xai.models_util import target_layer_for
+
+
+class BlobModel(nn.Module):
+    """Logit(1) = mean of relu(1x1 conv(x)) with positive weights: evidence = bright pixels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 1, 1)
+        with torch.no_grad():
+            self.conv.weight.fill_(1.0)
+            self.conv.bias.zero_()
+        self.fc = nn.Linear(1, 2, bias=False)
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.tensor([[-1.0], [1.0]]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.conv(x)).mean(dim=(2, 3)))
+
+
+def _hook_count(module: nn.Module) -> int:
+    return sum(len(m._forward_hooks) + len(m._backward_hooks) for m in module.modules())
+
+
+def test_maps_shape_range_and_input_untouched(tiny_cnn, tiny_batch):
+    x_before = tiny_batch.clone()
+    maps = gradcam_maps(tiny_cnn, tiny_batch, [0, 1, 1], batch_size=2)
+    assert maps.shape == (3, 32, 32) and maps.dtype == np.float32
+    assert np.isfinite(maps).all()
+    assert maps.min() >= 0.0 and maps.max() <= 1.0
+    assert torch.equal(tiny_batch, x_before)
+    assert not tiny_batch.requires_grad
+
+
+def test_non_square_input_keeps_size(tiny_cnn):
+    x = torch.randn(2, 3, 24, 40, generator=torch.Generator().manual_seed(3))
+    assert gradcam_maps(tiny_cnn, x, 1).shape == (2, 24, 40)
+
+
+def test_hooks_released_after_the_with_block(tiny_cnn, tiny_batch):
+    layer = target_layer_for(tiny_cnn)
+    assert _hook_count(tiny_cnn) == 0
+    gradcam_maps(tiny_cnn, tiny_batch, 1, target_layer=layer)
+    assert len(layer._forward_hooks) == 0
+    assert _hook_count(tiny_cnn) == 0
+    assert all(p.grad is None for p in tiny_cnn.parameters())
+
+
+def test_batching_does_not_change_maps(tiny_cnn, tiny_batch):
+    one = gradcam_maps(tiny_cnn, tiny_batch, 1, batch_size=1)
+    all_ = gradcam_maps(tiny_cnn, tiny_batch, 1, batch_size=16)
+    np.testing.assert_allclose(one, all_, atol=1e-5)
+
+
+def test_map_peaks_on_the_evidence():
+    x = torch.zeros(1, 3, 32, 32)
+    x[:, :, 4:10, 20:28] = 1.0
+    maps = gradcam_maps(BlobModel().eval(), x, 1, target_layer=None)
+    row, col = np.unravel_index(np.argmax(maps[0]), maps[0].shape)
+    assert 4 <= row < 10 and 20 <= col < 28
+    assert maps[0, 20:, :10].max() == 0.0
+
+
+def test_flat_cam_is_zeros_not_nan():
+    """Class 0 has only negative evidence here: ReLU leaves a flat map -> zeros."""
+    x = torch.zeros(2, 3, 16, 16)
+    x[:, :, 2:6, 2:6] = 1.0
+    maps = gradcam_maps(BlobModel().eval(), x, 0)
+    assert np.isfinite(maps).all()
+    assert np.all(maps == 0.0)
+
+
+def test_frozen_model_still_gets_gradients(tiny_cnn, tiny_batch):
+    for p in tiny_cnn.parameters():
+        p.requires_grad_(False)
+    maps = gradcam_maps(tiny_cnn, tiny_batch, 1)
+    assert maps.shape == (3, 32, 32) and maps.max() > 0
+
+
+def test_works_under_no_grad(tiny_cnn, tiny_batch):
+    with torch.no_grad():
+        maps = gradcam_maps(tiny_cnn, tiny_batch, 1)
+    assert maps.max() > 0
+
+
+def test_bad_inputs_raise_config_error(tiny_cnn, tiny_batch):
+    with pytest.raises(ConfigError, match="out of range"):
+        gradcam_maps(tiny_cnn, tiny_batch, 5)
+    assert _hook_count(tiny_cnn) == 0
+    with pytest.raises(ConfigError, match="targets"):
+        gradcam_maps(tiny_cnn, tiny_batch, [0, 1])
+    with pytest.raises(ConfigError, match="4-D"):
+        gradcam_maps(tiny_cnn, tiny_batch[0], 1)
+    with pytest.raises(ConfigError, match="batch_size"):
+        gradcam_maps(tiny_cnn, tiny_batch, 1, batch_size=0)

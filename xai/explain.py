@@ -1,0 +1,437 @@
+"""Explain a run's errors: Grad-CAM, Integrated Gradients, lung fields, quality, then the report.
+
+``python -m xai.explain --split valid --only-errors`` (the toolkit's main command).
+
+Writes into ``<run>/explain/<split>/``: ``config.json`` (resolved), ``maps/<id>.npz``
+(image, Grad-CAM, IG, lung mask of every explained image), ``saliency.csv`` (one row
+per image x method x target), ``quality.csv`` (metrics on the whole film, inside
+and outside the lung fields), ``table.csv`` (predictions + quality + saliency,
+one row per image). The CLI then writes panels, the gallery and the statistical
+report through ``figures.investigation``. Images already explained are skipped
+unless ``--force``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from data.cache import load_resized
+from data.errors import ConfigError, ToolkitError
+from quality.measure import measure_image
+from quality.metrics import QUALITY_COLUMNS
+from training.predict import LoadedRun, load_run, predict_proba, resolve_run, to_model_input
+from xai.gradcam import gradcam_maps
+from xai.integrated_gradients import black_baseline, integrated_gradients
+from xai.lungs import lung_mask
+from xai.models_util import BinaryLogOdds, target_layer_for
+from xai.summarize import saliency_summary
+
+METHODS = ("gradcam", "ig")
+TARGETS = ("predicted", "true", "both")
+CLASS_INDEX = {"NORMAL": 0, "PNEUMONIA": 1}
+#: |recomputed - recorded| P(pneumonia) above which the run and the data disagree.
+PREDICTION_TOLERANCE = 0.02
+
+
+@dataclass(frozen=True)
+class ExplainConfig:
+    """Resolved configuration of one explain step.
+
+    Attributes:
+        run: run folder or ``runs/latest`` pointer.
+        data: dataset root (None: the root recorded in the run).
+        split: ``valid`` or ``test``.
+        only_errors: explain only misclassified images with both methods (correct
+            images still get cheap Grad-CAM summaries unless ``reference`` is off).
+        methods: subset of ``gradcam``, ``ig``.
+        ig_steps: starting number of IG steps (Gauss-Legendre); more are added per
+            image until the completeness error is below ``ig_tol``.
+        ig_max_steps: cap on IG steps.
+        ig_tol: completeness-error tolerance (relative).
+        target: class explained: ``predicted``, ``true`` or ``both``.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        limit: explain at most this many errors (most confident first).
+        reference: Grad-CAM summaries for correct images (the comparison groups).
+        force: recompute images already explained.
+        report: write panels, gallery and report after explaining.
+        train_if_missing: train a default run on the bundled sample when ``run``
+            is the default pointer and no run exists yet.
+        cache_dir, workers: decoded-image cache and decode processes.
+        n_boot, seed: bootstrap resamples and seed of the statistics.
+    """
+
+    run: str = "runs/latest"
+    data: str | None = None
+    split: str = "valid"
+    only_errors: bool = True
+    methods: tuple[str, ...] = METHODS
+    ig_steps: int = 16
+    ig_max_steps: int = 128
+    ig_tol: float = 0.01
+    target: str = "predicted"
+    device: str = "auto"
+    limit: int | None = None
+    reference: bool = True
+    force: bool = False
+    report: bool = True
+    train_if_missing: bool = True
+    cache_dir: str | None = None
+    workers: int | None = None
+    n_boot: int = 2000
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.split not in ("valid", "test"):
+            raise ConfigError(f"--split must be valid or test, got {self.split!r}")
+        bad = [m for m in self.methods if m not in METHODS]
+        if bad or not self.methods:
+            raise ConfigError(f"--methods must be a comma-separated subset of {','.join(METHODS)}, got {self.methods}")
+        if self.target not in TARGETS:
+            raise ConfigError(f"--target must be one of {', '.join(TARGETS)}, got {self.target!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"--device must be auto, cpu or cuda, got {self.device!r}")
+        if not 1 <= self.ig_steps <= self.ig_max_steps:
+            raise ConfigError(f"need 1 <= --ig-steps <= --ig-max-steps, got {self.ig_steps} and {self.ig_max_steps}")
+        if not self.ig_tol > 0:
+            raise ConfigError(f"--ig-tol must be > 0, got {self.ig_tol}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"--limit must be >= 1, got {self.limit}")
+
+
+@dataclass
+class ExplainResult:
+    """Where the explain step wrote its outputs, and what it did."""
+
+    out_dir: Path
+    run_dir: Path
+    n_images: int
+    n_errors: int
+    n_explained_now: int
+    seconds: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def safe_name(image_id: str) -> str:
+    """File-name-safe form of an image id (``test/NORMAL/IM-1.jpeg`` -> ``test__NORMAL__IM-1.jpeg``)."""
+    return image_id.replace("/", "__")
+
+
+def ensure_run(cfg: ExplainConfig) -> Path:
+    """The run folder; trains a default run on the bundled sample when none exists and that is allowed."""
+    try:
+        return resolve_run(cfg.run)
+    except ToolkitError:
+        if not (cfg.train_if_missing and Path(cfg.run) == Path("runs/latest")):
+            raise
+    from training.config import TrainConfig
+    from training.train import draw_figure1, summary, train
+
+    train_cfg = TrainConfig(device=cfg.device, cache_dir=cfg.cache_dir, workers=cfg.workers)
+    print(f"No run found at {cfg.run}: training one with the default configuration on the bundled sample "
+          f"({train_cfg.data}; {train_cfg.arch}, {train_cfg.epochs} epochs, {train_cfg.size} px). "
+          "This takes a few minutes on a CPU.", file=sys.stderr)
+    run_dir = train(train_cfg)
+    draw_figure1(run_dir)
+    print(summary(run_dir), file=sys.stderr)
+    return run_dir
+
+
+def _data_root(cfg: ExplainConfig, run: LoadedRun, rows: pd.DataFrame) -> Path:
+    root = Path(cfg.data or run.info["data_root"]).expanduser()
+    missing = [p for p in rows["path"] if not (root / p).is_file()]
+    if missing:
+        hint = "" if cfg.data else " (the data recorded in the run moved? pass --data ROOT)"
+        raise ConfigError(f"{len(missing)} of {len(rows)} images of split '{cfg.split}' are missing under {root}, "
+                          f"e.g. {missing[0]}{hint}")
+    return root
+
+
+def _select_rows(cfg: ExplainConfig, predictions: pd.DataFrame) -> pd.DataFrame:
+    rows = predictions[predictions["split"] == cfg.split].reset_index(drop=True)
+    if rows.empty:
+        have = sorted(predictions["split"].unique())
+        raise ConfigError(f"the run never predicted split '{cfg.split}' (it has: {', '.join(have)})")
+    if not rows["image_id"].is_unique:
+        raise ConfigError(f"predictions.csv has duplicated image_id values in split '{cfg.split}'")
+    return rows
+
+
+def error_confidence(rows: pd.DataFrame) -> pd.Series:
+    """Confidence of the wrong answer: P(pneumonia) for FP, 1 - P for FN, NaN for correct rows."""
+    p = rows["p_pneumonia"]
+    return pd.Series(np.where(rows["outcome"] == "FP", p, np.where(rows["outcome"] == "FN", 1 - p, np.nan)),
+                     index=rows.index)
+
+
+def _targets(rows: pd.DataFrame, target: str) -> list[tuple[str, np.ndarray]]:
+    pred = rows["pred"].map(CLASS_INDEX).to_numpy()
+    true = rows["label"].map(CLASS_INDEX).to_numpy()
+    if target == "predicted":
+        return [("predicted", pred)]
+    if target == "true":
+        return [("true", true)]
+    return [("predicted", pred), ("true", true)]
+
+
+def _quality_rows(images: np.ndarray, masks: list) -> list[dict]:
+    """Quality metrics of each image on the whole film, inside and outside its lung mask."""
+    out = []
+    for image, lm in zip(images, masks):
+        row = measure_image(image, size=image.shape[0])
+        row = {k: v for k, v in row.items()}
+        for region, region_mask in (("lung", lm.mask), ("outside", ~lm.mask)):
+            try:
+                vals = measure_image(image, size=image.shape[0], mask=region_mask)
+            except ToolkitError:
+                vals = {c: np.nan for c in QUALITY_COLUMNS}  # empty or tiny region: not measurable
+            row.update({f"{c}_{region}": vals[c] for c in QUALITY_COLUMNS})
+        row.update({"lung_mask_plausible": bool(lm.plausible), "lung_mask_reasons": "; ".join(lm.reasons),
+                    "lung_area_fraction": float(lm.area_fraction)})
+        out.append(row)
+    return out
+
+
+def _explain_batch(run: LoadedRun, images: np.ndarray, rows: pd.DataFrame, masks: list, methods,
+                   cfg: ExplainConfig, device: str) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """Saliency rows (image x method x target) and the maps of the first target."""
+    model = run.model.to(device).eval()
+    layer = target_layer_for(model)
+    model = BinaryLogOdds(model)  # explain the log-odds of the target class (see BinaryLogOdds)
+    x = to_model_input(images, run.mean, run.std).to(device)
+    saliency, maps = [], {}
+    for target_name, target in _targets(rows, cfg.target):
+        if "gradcam" in methods:
+            cams = gradcam_maps(model, x, target, target_layer=layer)
+            maps.setdefault("gradcam", cams)
+            for i, cam in enumerate(cams):
+                saliency.append({"image_id": rows["image_id"].iat[i], "method": "gradcam", "target": target_name,
+                                 "target_class": int(target[i]), **saliency_summary(cam, masks[i].mask)})
+        if "ig" in methods:
+            res = integrated_gradients(model, x, target, baseline=black_baseline(x, run.mean, run.std),
+                                       tol=cfg.ig_tol, start_steps=cfg.ig_steps, max_steps=cfg.ig_max_steps)
+            maps.setdefault("ig", res.attributions)
+            for i, attr in enumerate(res.attributions):
+                saliency.append({"image_id": rows["image_id"].iat[i], "method": "ig", "target": target_name,
+                                 "target_class": int(target[i]), **saliency_summary(attr, masks[i].mask),
+                                 "ig_completeness_error": float(res.completeness_error[i]),
+                                 "ig_steps": int(res.steps_used[i])})
+    return saliency, maps
+
+
+def _read_existing(path: Path) -> pd.DataFrame | None:
+    return pd.read_csv(path) if path.is_file() else None
+
+
+def wide_saliency(saliency: pd.DataFrame, target: str = "predicted") -> pd.DataFrame:
+    """One row per image: ``{method}_{summary}`` columns for the given target."""
+    part = saliency[saliency["target"] == target]
+    if part.empty:
+        return pd.DataFrame({"image_id": pd.Series(dtype=object)})
+    values = [c for c in part.columns if c not in ("image_id", "method", "target")]
+    wide = part.pivot(index="image_id", columns="method", values=values)
+    wide.columns = [value if value.startswith(f"{method}_") else f"{method}_{value}" for value, method in wide.columns]
+    wide = wide.dropna(axis=1, how="all").reset_index()
+    for method in part["method"].unique():
+        empty = wide.get(f"{method}_empty")
+        if empty is not None:  # an all-zero map is "no evidence", not "outside the lungs"
+            wide.loc[empty == 1, [f"{method}_lung_share", f"{method}_peak_in_lung"]] = np.nan
+    return wide
+
+
+def explain(cfg: ExplainConfig) -> ExplainResult:
+    """Compute maps, lung fields, quality and saliency summaries for one split of a run.
+
+    Returns:
+        :class:`ExplainResult`; the tables are in ``result.out_dir``.
+
+    Raises:
+        ToolkitError: missing or incompatible run, a split the run never predicted,
+            data that moved, or a bad configuration.
+    """
+    t_start = time.perf_counter()
+    run_dir = ensure_run(cfg)
+    run = load_run(run_dir)
+    predictions = pd.read_csv(run_dir / "predictions.csv")
+    rows = _select_rows(cfg, predictions)
+    root = _data_root(cfg, run, rows)
+    device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else ("cpu" if cfg.device == "auto" else cfg.device)
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was given but torch sees no CUDA device")
+    out = run_dir / "explain" / cfg.split
+    (out / "maps").mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps({**asdict(cfg), "methods": list(cfg.methods),
+                                                 "resolved_run": str(run_dir), "resolved_data": str(root),
+                                                 "device_used": device, "analysis_size": run.size}, indent=2))
+    warnings: list[str] = []
+    seconds: dict[str, float] = {}
+
+    rows["error_confidence"] = error_confidence(rows)
+    is_error = rows["outcome"].isin(["FP", "FN"])
+    errors = rows[is_error].sort_values("error_confidence", ascending=False)
+    if cfg.limit is not None:
+        errors = errors.head(cfg.limit)
+    if cfg.only_errors:
+        full_ids = set(errors["image_id"])
+        reference_ids = set(rows.loc[~is_error, "image_id"]) if cfg.reference else set()
+    else:
+        full_ids, reference_ids = set(rows["image_id"]), set()
+    wanted = rows[rows["image_id"].isin(full_ids | reference_ids)].reset_index(drop=True)
+
+    t0 = time.perf_counter()
+    pixels = load_resized([root / p for p in wanted["path"]], run.size, cache_dir=cfg.cache_dir,
+                          workers=cfg.workers, desc=f"decode {cfg.split}")
+    images = pixels.astype(np.float32) / 255.0
+    seconds["decode"] = time.perf_counter() - t0
+
+    p_now = predict_proba(run.model, pixels, run.mean, run.std, device=device)
+    drift = np.abs(p_now - wanted["p_pneumonia"].to_numpy())
+    wanted["p_recomputed"] = p_now
+    if drift.max(initial=0) > PREDICTION_TOLERANCE:
+        flips = int(((p_now >= 0.5) != (wanted["p_pneumonia"] >= 0.5)).sum())
+        warnings.append(f"recomputed P(pneumonia) differs from predictions.csv by up to {drift.max():.3f} "
+                        f"({flips} label flips): other device or library versions; the recorded predictions are used")
+
+    t0 = time.perf_counter()
+    masks = [lung_mask(img) for img in tqdm(images, desc="lung fields", unit="img")]
+    quality = pd.DataFrame(_quality_rows(images, masks))
+    quality.insert(0, "image_id", wanted["image_id"].values)
+    quality.to_csv(out / "quality.csv", index=False)
+    seconds["lungs_quality"] = time.perf_counter() - t0
+
+    saliency_path = out / "saliency.csv"
+    existing = None if cfg.force else _read_existing(saliency_path)
+    done: set[tuple[str, str]] = set()
+    if existing is not None:
+        done = set(zip(existing["image_id"], existing["method"]))
+    new_rows: list[dict] = []
+    n_now = 0
+    t0 = time.perf_counter()
+    plan = [(i, (list(cfg.methods) if iid in full_ids else ["gradcam"]))
+            for i, iid in enumerate(wanted["image_id"])]
+    plan = [(i, [m for m in methods if (wanted["image_id"].iat[i], m) not in done]) for i, methods in plan]
+    plan = [(i, methods) for i, methods in plan if methods]
+    batch = 8
+    with tqdm(total=len(plan), desc=f"explain {cfg.split}", unit="img") as bar:
+        for methods in sorted({tuple(m) for _, m in plan}):
+            idx = [i for i, m in plan if tuple(m) == methods]
+            for start in range(0, len(idx), batch):
+                part = idx[start:start + batch]
+                sal, maps = _explain_batch(run, images[part], wanted.iloc[part].reset_index(drop=True),
+                                           [masks[i] for i in part], methods, cfg, device)
+                new_rows += sal
+                for k, i in enumerate(part):
+                    iid = wanted["image_id"].iat[i]
+                    if iid in full_ids:
+                        np.savez_compressed(out / "maps" / f"{safe_name(iid)}.npz", image=pixels[i],
+                                            lung_mask=masks[i].mask,
+                                            **{m: maps[m][k].astype(np.float32) for m in maps})
+                n_now += len(part)
+                bar.update(len(part))
+    seconds["saliency"] = time.perf_counter() - t0
+    saliency = pd.DataFrame(new_rows)
+    if existing is not None and not saliency.empty:
+        saliency = pd.concat([existing, saliency], ignore_index=True)
+    elif existing is not None:
+        saliency = existing
+    saliency = saliency.drop_duplicates(["image_id", "method", "target"], keep="last")
+    saliency.to_csv(saliency_path, index=False)
+
+    from stats.join import join_on_image_id
+
+    spine = wanted[["image_id", "path", "split", "label", "pred", "p_pneumonia", "p_recomputed", "correct",
+                    "outcome", "error_confidence"]]
+    geometry = _geometry(root, spine)
+    table = join_on_image_id(spine, geometry, left_name="predictions", right_name="geometry")
+    table = join_on_image_id(table, quality, left_name="predictions", right_name="quality")
+    wide = wide_saliency(saliency, "predicted" if cfg.target != "true" else "true")
+    table = join_on_image_id(table, wide, left_name="predictions", right_name="saliency", how="left")
+    table["explained"] = table["image_id"].isin(full_ids)
+    table.to_csv(out / "table.csv", index=False)
+    seconds["total"] = time.perf_counter() - t_start
+    (out / "explain.json").write_text(json.dumps({"seconds": seconds, "warnings": warnings,
+                                                  "n_images": len(wanted), "n_errors": int(is_error.sum()),
+                                                  "n_explained_now": n_now}, indent=2))
+    for w in warnings:
+        print(f"WARNING: {w}", file=sys.stderr)
+    return ExplainResult(out, run_dir, len(wanted), int(is_error.sum()), n_now, seconds, warnings)
+
+
+def _geometry(root: Path, spine: pd.DataFrame) -> pd.DataFrame:
+    """orig_width, orig_height, aspect_ratio of each stored file (read from headers)."""
+    from data.scan import scan_dataset
+
+    splits = tuple(sorted(set(spine["split"])))
+    scan = scan_dataset(root, splits=splits) if set(splits) <= {"train", "valid", "test"} else None
+    if scan is None or not set(spine["image_id"]) <= set(scan["image_id"]):
+        # grouped validation rows live under train/: scan everything
+        scan = scan_dataset(root)
+    scan = scan[scan["image_id"].isin(spine["image_id"])]
+    return pd.DataFrame({"image_id": scan["image_id"].values, "orig_width": scan["width"].values,
+                         "orig_height": scan["height"].values,
+                         "aspect_ratio": (scan["width"] / scan["height"]).values})
+
+
+def parse_args(argv: list[str] | None = None) -> ExplainConfig:
+    """Command line -> validated :class:`ExplainConfig`."""
+    p = argparse.ArgumentParser(prog="python -m xai.explain", description=__doc__.splitlines()[0])
+    p.add_argument("--run", default="runs/latest", help="run folder (default runs/latest; trained if missing)")
+    p.add_argument("--data", default=None, help="dataset root (default: the run's data)")
+    p.add_argument("--split", default="valid", help="valid | test")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--only-errors", dest="only_errors", action="store_true", default=True,
+                       help="explain misclassified images (default)")
+    which.add_argument("--all", dest="only_errors", action="store_false", help="explain every image of the split")
+    p.add_argument("--methods", default="gradcam,ig", help="comma-separated: gradcam,ig")
+    p.add_argument("--ig-steps", type=int, default=16, help="starting IG steps (raised per image by completeness)")
+    p.add_argument("--ig-max-steps", type=int, default=128)
+    p.add_argument("--ig-tol", type=float, default=0.01, help="IG completeness-error tolerance (0.01 = 1%%)")
+    p.add_argument("--target", default="predicted", help="predicted | true | both")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--limit", type=int, default=None, help="explain at most N errors (most confident first)")
+    p.add_argument("--no-reference", dest="reference", action="store_false",
+                   help="skip Grad-CAM summaries of correct images (the comparison groups)")
+    p.add_argument("--force", action="store_true", help="recompute images already explained")
+    p.add_argument("--no-report", dest="report", action="store_false", help="skip panels, gallery and report")
+    p.add_argument("--cache-dir", default=None)
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--n-boot", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    methods = tuple(m.strip() for m in a.methods.split(",") if m.strip())
+    return ExplainConfig(run=a.run, data=a.data, split=a.split, only_errors=a.only_errors, methods=methods,
+                         ig_steps=a.ig_steps, ig_max_steps=a.ig_max_steps, ig_tol=a.ig_tol, target=a.target,
+                         device=a.device, limit=a.limit, reference=a.reference, force=a.force, report=a.report,
+                         cache_dir=a.cache_dir, workers=a.workers, n_boot=a.n_boot, seed=a.seed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cfg = parse_args(argv)
+        result = explain(cfg)
+        print(f"explained {result.n_explained_now} images now; {result.n_errors} errors in split '{cfg.split}' "
+              f"of {result.run_dir.name}; tables in {result.out_dir}")
+        if cfg.report:
+            # The CLI is the composition root: figures (the last layer) draws panels and the report.
+            from figures.investigation import write_investigation
+
+            paths = write_investigation(result.out_dir, n_boot=cfg.n_boot, seed=cfg.seed)
+            print(f"report: {paths['html']}")
+            print(f"gallery: {paths['gallery']}")
+    except ToolkitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
