@@ -52,7 +52,12 @@ def analysis_table(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def draw_panels(out_dir: Path, table: pd.DataFrame, force: bool = False) -> pd.DataFrame:
+def explained_class(row, target: str) -> str:
+    """The class whose log-odds the maps of ``row`` explain (``true`` or else the prediction)."""
+    return row.label if target == "true" else row.pred
+
+
+def draw_panels(out_dir: Path, table: pd.DataFrame, config: dict, force: bool = False) -> pd.DataFrame:
     """One panel per explained image with maps; returns rows for the gallery."""
     panels = out_dir / "panels"
     panels.mkdir(exist_ok=True)
@@ -73,7 +78,8 @@ def draw_panels(out_dir: Path, table: pd.DataFrame, force: bool = False) -> pd.D
                         caption[key] = getattr(row, key)
                 caption["lung_mask_plausible"] = bool(row.lung_mask_plausible)
                 if isinstance(getattr(row, "lung_mask_reasons", None), str):
-                    caption["lung_mask_reasons"] = row.lung_mask_reasons
+                    caption["lung_mask_reasons"] = row.lung_mask_reasons.split("; ")
+                caption["explained_class"] = explained_class(row, config.get("target", "predicted"))
                 draw_panel(image, gradcam=maps["gradcam"] if "gradcam" in maps else None,
                            ig=maps["ig"] if "ig" in maps else None, lung_mask=maps["lung_mask"],
                            caption=caption, path=target)
@@ -124,7 +130,7 @@ def write_investigation(out_dir: str | Path, *, n_boot: int = 2000, seed: int = 
     plot_localisation(stats_table, methods, figs / "localisation.png",
                       comparisons=pd.DataFrame(analysis["localisation"]))
 
-    gallery_rows = draw_panels(out_dir, table, force=force)
+    gallery_rows = draw_panels(out_dir, table, config, force=force)
     gallery = write_gallery(gallery_rows, out_dir / "index.html")
     explain_info = json.loads((out_dir / "explain.json").read_text()) if (out_dir / "explain.json").is_file() else {}
     run_summary = {**run_info, "explain": {"config": config, **explain_info},

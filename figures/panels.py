@@ -130,18 +130,18 @@ def _small_colourbar(fig, cax, mappable, label: str, ticks: list[float] | None =
     cbar.ax.tick_params(labelsize=8, length=2, pad=1)
 
 
-def _draw_gradcam(fig, ax, cax, image: np.ndarray, cam: np.ndarray) -> None:
+def _draw_gradcam(fig, ax, cax, image: np.ndarray, cam: np.ndarray, explained: str) -> None:
     """Grad-CAM over the X-ray with the 'jet' colormap; opacity grows with the value, so cold areas stay visible."""
     _show_xray(ax, image)
     cam = np.clip(np.nan_to_num(np.asarray(cam, dtype=np.float32)), 0.0, 1.0)
     ax.imshow(cam, cmap=GRADCAM_CMAP, vmin=0.0, vmax=1.0, alpha=cam * GRADCAM_MAX_ALPHA,
               extent=_extent(image.shape), interpolation="bilinear")
     mappable = ScalarMappable(mcolors.Normalize(0.0, 1.0), GRADCAM_CMAP)
-    _small_colourbar(fig, cax, mappable, "Grad-CAM (opacity grows with value)", [0, 0.5, 1], ["0", "0.5", "1"])
+    _small_colourbar(fig, cax, mappable, f"Grad-CAM for {explained} (opacity grows with value)", [0, 0.5, 1], ["0", "0.5", "1"])
 
 
-def _draw_ig(fig, ax, cax, image: np.ndarray, ig: np.ndarray) -> None:
-    """Signed IG over the X-ray: red pushes towards PNEUMONIA, blue away; opacity grows with |IG|."""
+def _draw_ig(fig, ax, cax, image: np.ndarray, ig: np.ndarray, explained: str) -> None:
+    """Signed IG over the X-ray: red pushes towards the explained class, blue away; opacity grows with |IG|."""
     _show_xray(ax, image)
     values = np.nan_to_num(np.asarray(ig, dtype=np.float32))
     lim = ig_limit(values)
@@ -150,7 +150,7 @@ def _draw_ig(fig, ax, cax, image: np.ndarray, ig: np.ndarray) -> None:
     ax.imshow(values, cmap=IG_CMAP, norm=norm, alpha=alpha, extent=_extent(image.shape),
               interpolation="antialiased")
     _small_colourbar(fig, cax, ScalarMappable(norm, IG_CMAP),
-                     f"IG: red towards PNEUMONIA, blue away (limits: {IG_PERCENTILE:.0f}th pct of |IG|)",
+                     f"IG: red towards {explained}, blue away (limits: {IG_PERCENTILE:.0f}th pct of |IG|)",
                      [-lim, 0.0, lim], [f"-{lim:.2g}", "0", f"+{lim:.2g}"])
 
 
@@ -328,13 +328,15 @@ def draw_panel(
             ``ig_completeness_error`` (relative, 0.01 = 1 %), ``ig_steps``,
             ``lung_mask_plausible`` (False adds a warning line, with
             ``lung_mask_reasons``), ``warnings`` (list of strings, one warning
-            line each). Missing keys are left out.
+            line each), ``explained_class`` (the class the maps explain, default
+            PNEUMONIA; colourbar labels name it). Missing keys are left out.
         path: output PNG.
 
     Returns:
         The path written.
     """
     image = _check_inputs(image, {"gradcam": gradcam, "ig": ig, "lung_mask": lung_mask})
+    explained = str(caption.get("explained_class", "PNEUMONIA"))
     columns = [("X-ray", None)]
     if gradcam is not None:
         columns.append(("Grad-CAM", gradcam))
@@ -349,9 +351,9 @@ def draw_panel(
         if title == "X-ray":
             _show_xray(ax, image)
         elif title == "Grad-CAM":
-            _draw_gradcam(fig, ax, fig.add_axes(layout["colourbars"][col]), image, data)
+            _draw_gradcam(fig, ax, fig.add_axes(layout["colourbars"][col]), image, data, explained)
         else:
-            _draw_ig(fig, ax, fig.add_axes(layout["colourbars"][col]), image, data)
+            _draw_ig(fig, ax, fig.add_axes(layout["colourbars"][col]), image, data, explained)
         _draw_outline(ax, lung_mask, image.shape)
         ax.set_title(title + (" (lung outline in cyan)" if col == 0 and lung_mask is not None else ""),
                      fontsize=12)

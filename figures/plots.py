@@ -241,6 +241,18 @@ def _finish(fig, axes: np.ndarray, used: int, path: str | Path, title: str) -> P
 
 # ----------------------------------------------------------------------------- public plots
 
+def _metric_grid(metrics: Sequence[str], path: str | Path, draw, title: str) -> Path:
+    """A grid of small axes, one per metric (3 columns), each filled by ``draw(ax, metric)``."""
+    metrics = list(metrics)
+    rows, cols = _grid(max(1, len(metrics)), 3)
+    fig, axes = figure(rows, cols, figsize=(AXES_INCHES[0] * cols, AXES_INCHES[1] * rows), squeeze=False)
+    if not metrics:
+        _blank(axes[0, 0], "no metrics to draw")
+    for ax, metric in zip(axes.flat, metrics):
+        draw(ax, metric)
+    return _finish(fig, axes, max(1, len(metrics)), path, title)
+
+
 def plot_distributions(table: pd.DataFrame, metrics: Sequence[str], path: str | Path, *,
                        comparisons: pd.DataFrame | Sequence[dict] | None = None) -> Path:
     """Per-metric box plots within each true class: TN vs FP and TP vs FN, with n under each box.
@@ -256,16 +268,9 @@ def plot_distributions(table: pd.DataFrame, metrics: Sequence[str], path: str | 
     Returns:
         The path written.
     """
-    metrics = list(metrics)
     frame = _frame(comparisons)
-    rows, cols = _grid(max(1, len(metrics)), 3)
-    fig, axes = figure(rows, cols, figsize=(AXES_INCHES[0] * cols, AXES_INCHES[1] * rows), squeeze=False)
-    if not metrics:
-        _blank(axes[0, 0], "no metrics to draw")
-    for ax, metric in zip(axes.flat, metrics):
-        draw_within_class(ax, table, metric, frame)
-    return _finish(fig, axes, max(1, len(metrics)), path,
-                   "Within-class distributions: FP vs TN (true NORMAL), FN vs TP (true PNEUMONIA)")
+    return _metric_grid(metrics, path, lambda ax, metric: draw_within_class(ax, table, metric, frame),
+                        "Within-class distributions: FP vs TN (true NORMAL), FN vs TP (true PNEUMONIA)")
 
 
 def _normal_rows(table: pd.DataFrame) -> pd.DataFrame:
@@ -343,17 +348,10 @@ def plot_dose_response(table: pd.DataFrame, metrics: Sequence[str], path: str | 
     Returns:
         The path written.
     """
-    metrics = list(metrics)
     frame = _frame(dose)
     normal = _normal_rows(table)
-    rows, cols = _grid(max(1, len(metrics)), 3)
-    fig, axes = figure(rows, cols, figsize=(AXES_INCHES[0] * cols, AXES_INCHES[1] * rows), squeeze=False)
-    if not metrics:
-        _blank(axes[0, 0], "no metrics to draw")
-    for ax, metric in zip(axes.flat, metrics):
-        _scatter_dose(ax, normal, metric, _row(frame, metric))
-    return _finish(fig, axes, max(1, len(metrics)), path,
-                   "Dose-response among true NORMAL images: does P(pneumonia) rise with the metric?")
+    return _metric_grid(metrics, path, lambda ax, metric: _scatter_dose(ax, normal, metric, _row(frame, metric)),
+                        "Dose-response among true NORMAL images: does P(pneumonia) rise with the metric?")
 
 
 def _draw_pointing(ax, table: pd.DataFrame, column: str, frame: pd.DataFrame | None, method: str) -> None:

@@ -136,7 +136,12 @@ def judge(hypothesis: Hypothesis, frame: pd.DataFrame, *, alpha: float = 0.05) -
     if not judged:
         detail = "No matching metric in the table."
     else:
-        detail = " ".join(m["text"] for m in judged)
+        tested = [m["text"] for m in judged if m["status"] != NOT_TESTED]
+        untested = [m for m in judged if m["status"] == NOT_TESTED]
+        if untested:  # one sentence for all untested metrics: their reasons are usually one and the same
+            reasons = sorted({m["text"].split("not tested (", 1)[-1].rstrip(").") for m in untested})
+            tested.append(f"{len(untested)} metric(s) not tested ({'; '.join(reasons)}).")
+        detail = " ".join(tested)
     statement = f"Hypothesis that {hypothesis.claim}: {head}. {detail}"
     return {"hypothesis": hypothesis.key, "claim": hypothesis.claim, "status": status,
             "statement": statement, "metrics": [{k: v for k, v in m.items() if k != "text"} for m in judged]}
