@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import NullFormatter
 
 from figures.style import figure, save
 
@@ -33,6 +34,10 @@ CLASS_ORDER = ("NORMAL", "PNEUMONIA")
 QUALITY_AXIS = {"gaussian_blur": "q_laplacian_var", "motion_blur": "q_laplacian_var", "noise": "q_laplacian_var",
                 "contrast": "q_rms_contrast", "gamma": "q_mean"}
 IDENTITY = {"gaussian_blur": 0, "motion_blur": 1, "contrast": 1, "gamma": 1, "noise": 0}
+#: x-axis label of each intervention's strength.
+STRENGTH_LABEL = {"gaussian_blur": "Gaussian blur sigma (px)", "motion_blur": "motion blur length (px)",
+                  "contrast": "contrast factor (1 = unchanged)", "gamma": "gamma exponent (1 = unchanged)",
+                  "noise": "noise sigma (intensity, 0-1 scale)"}
 METHOD_COLOURS = {"gradcam": "#d95f02", "ig": "#1f6feb", "random": "#57606a"}
 
 
@@ -146,7 +151,7 @@ def plot_dose_response(summary: pd.DataFrame, path: str | Path, *, interventions
                             label=f"{text} (n={n})")
             ax.set_xticks(np.arange(len(strengths) + 1), ticks)
             ax.set_title(f"{name} - true {label}")
-            ax.set_xlabel(name.replace("_", " ") + " strength (first = unchanged)")
+            ax.set_xlabel(STRENGTH_LABEL.get(name, name.replace("_", " ") + " strength") + "; first = unchanged")
             if c == 0:
                 ax.set_ylabel("mean change in P(pneumonia)")
             ax.legend(fontsize=7, loc="best", frameon=False)
@@ -190,10 +195,13 @@ def plot_quality_response(summary: pd.DataFrame, path: str | Path) -> Path:
                 continue
             x = np.concatenate([[rows[f"mean_{metric}_before"].iloc[0]], rows[f"mean_{metric}"].to_numpy(float)])
             y = np.concatenate([[rows["mean_p_before"].iloc[0]], rows["mean_p_after"].to_numpy(float)])
-            ax.plot(x, y, marker="o", ms=4, color=colours.get(label, "#57606a"), label=f"true {label}")
-            ax.plot(x[:1], y[:1], marker="*", ms=10, color=colours.get(label, "#57606a"), ls="none")
-        if metric == "q_laplacian_var" and np.all(whole[f"mean_{metric}"] > 0):
+            order = np.argsort(x, kind="stable")  # a curve along the metric (gamma edits go both ways)
+            ax.plot(x[order], y[order], marker="o", ms=4, color=colours.get(label, "#57606a"), label=f"true {label}")
+            ax.plot(x[:1], y[:1], marker="*", ms=12, color=colours.get(label, "#57606a"), ls="none")
+        values = whole.loc[whole["intervention"] == name, [f"mean_{metric}", f"mean_{metric}_before"]].to_numpy(float)
+        if metric == "q_laplacian_var" and np.all(values > 0) and values.max() > 10 * values.min():
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_ylim(-0.03, 1.03)
         ax.axhline(0.5, color="#8c959f", lw=0.8, ls="--")
         ax.set_title(name)
@@ -488,24 +496,28 @@ def plot_faithfulness(curves: Mapping[str, Mapping[str, np.ndarray]], path: str 
     return path
 
 
-def faithfulness_section(summary: pd.DataFrame | Sequence[Mapping], figure_path: str | Path | None = None
-                         ) -> tuple[str, str]:
+def faithfulness_section(summary: pd.DataFrame | Sequence[Mapping], figure_path: str | Path | None = None, *,
+                         deletion_fill: str = "black") -> tuple[str, str]:
     """Deletion / insertion results per outcome group and method as one report section.
 
     Args:
         summary: :func:`xai.faithfulness.faithfulness_summary` output.
         figure_path: optional :func:`plot_faithfulness` PNG.
+        deletion_fill: what deleted pixels became (``black`` or ``blur``), for the text.
 
     Returns:
         (title, HTML).
     """
     title = "Faithfulness of the saliency maps (deletion and insertion)"
     frame = summary if isinstance(summary, pd.DataFrame) else pd.DataFrame(list(summary or []))
-    parts = ['<p class="note">The most salient pixels are removed (set to black: deletion) or revealed on a '
+    fill = "set to black" if deletion_fill == "black" else "replaced by a blurred copy of the film"
+    parts = [f'<p class="note">The most salient pixels are removed ({fill}: deletion) or revealed on a '
              "blurred film (insertion) in 20 steps; P(explained class) is recorded. A faithful map makes the "
              "probability fall faster (lower deletion AUC) and rise faster (higher insertion AUC) than a random "
              "pixel order. Gains = random AUC - map AUC (deletion) and map AUC - random AUC (insertion), with "
-             "bootstrap 95% CI; 'beats random' = share of images where the map beats the random order.</p>"]
+             "bootstrap 95% CI; 'beats random' = share of images where the map beats the random order. "
+             "Caveat: scattered deleted pixels are themselves an image change (salt noise or local blur) that "
+             "the model may react to; read the gains next to the counterfactual noise and blur curves.</p>"]
     if frame.empty:
         parts.append('<p class="missing">Faithfulness not computed.</p>')
     else:

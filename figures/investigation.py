@@ -57,7 +57,54 @@ def explained_class(row, target: str) -> str:
     return row.label if target == "true" else row.pred
 
 
-def draw_panels(out_dir: Path, table: pd.DataFrame, config: dict, force: bool = False) -> pd.DataFrame:
+def beyond_correlation_sections(out_dir: Path, *, n_boot: int, seed: int) -> tuple[list, list[str]]:
+    """Report sections of the checks that ran (``xai.checks``), and panel warnings for failed maps.
+
+    Returns:
+        (sections as (title, html) pairs, warning lines for every panel).
+    """
+    from figures.counterfactual_plots import (counterfactual_section, faithfulness_section, plot_faithfulness,
+                                              plot_sanity, plot_sanity_maps, sanity_section)
+
+    sections, warnings = [], []
+    figs = out_dir / "figures"
+    cf = out_dir / "counterfactual" / "counterfactual.json"
+    if cf.is_file():
+        sections.append(counterfactual_section(json.loads(cf.read_text())))
+    if (out_dir / "sanity.csv").is_file():
+        from xai.sanity import sanity_verdict
+
+        frame = pd.read_csv(out_dir / "sanity.csv")
+        verdict = sanity_verdict(frame)
+        plot_sanity(frame, figs / "sanity.png")
+        paths = {"curves": figs / "sanity.png"}
+        if (out_dir / "sanity_maps.npz").is_file():
+            steps = list(dict.fromkeys(frame[frame["step"] > 0].sort_values("step")["layer"]))
+            with np.load(out_dir / "sanity_maps.npz") as saved:
+                maps = {m: list(saved[m]) for m in saved.files if m != "image"}
+                plot_sanity_maps(maps, steps, figs / "sanity_maps.png", image=saved["image"])
+            paths["maps"] = figs / "sanity_maps.png"
+        sections.append(sanity_section(verdict, paths))
+        warnings += [f"{row.method} map FAILED the randomisation sanity check: not the model's reasoning"
+                     for row in verdict.itertuples() if not row.passed and row.n_steps > 0]
+    if (out_dir / "faithfulness.csv").is_file():
+        from xai.faithfulness import faithfulness_summary
+
+        table = pd.read_csv(out_dir / "faithfulness.csv")
+        figure_path = None
+        if (out_dir / "faithfulness_curves.npz").is_file():
+            with np.load(out_dir / "faithfulness_curves.npz") as saved:
+                curves: dict = {}
+                for key in saved.files:
+                    method, name = key.split("__", 1)
+                    curves.setdefault(method, {})[name] = saved[key]
+            figure_path = plot_faithfulness(curves, figs / "faithfulness.png")
+        sections.append(faithfulness_section(faithfulness_summary(table, n_boot=n_boot, seed=seed), figure_path))
+    return sections, warnings
+
+
+def draw_panels(out_dir: Path, table: pd.DataFrame, config: dict, force: bool = False,
+                warnings: list[str] | None = None) -> pd.DataFrame:
     """One panel per explained image with maps; returns rows for the gallery."""
     panels = out_dir / "panels"
     panels.mkdir(exist_ok=True)
@@ -80,6 +127,8 @@ def draw_panels(out_dir: Path, table: pd.DataFrame, config: dict, force: bool = 
                 if isinstance(getattr(row, "lung_mask_reasons", None), str):
                     caption["lung_mask_reasons"] = row.lung_mask_reasons.split("; ")
                 caption["explained_class"] = explained_class(row, config.get("target", "predicted"))
+                if warnings:
+                    caption["warnings"] = list(warnings)
                 draw_panel(image, gradcam=maps["gradcam"] if "gradcam" in maps else None,
                            ig=maps["ig"] if "ig" in maps else None, lung_mask=maps["lung_mask"],
                            caption=caption, path=target)
@@ -130,7 +179,8 @@ def write_investigation(out_dir: str | Path, *, n_boot: int = 2000, seed: int = 
     plot_localisation(stats_table, methods, figs / "localisation.png",
                       comparisons=pd.DataFrame(analysis["localisation"]))
 
-    gallery_rows = draw_panels(out_dir, table, config, force=force)
+    extra_sections, panel_warnings = beyond_correlation_sections(out_dir, n_boot=n_boot, seed=seed)
+    gallery_rows = draw_panels(out_dir, table, config, force=force or bool(panel_warnings), warnings=panel_warnings)
     gallery = write_gallery(gallery_rows, out_dir / "index.html")
     explain_info = json.loads((out_dir / "explain.json").read_text()) if (out_dir / "explain.json").is_file() else {}
     run_summary = {**run_info, "explain": {"config": config, **explain_info},
@@ -142,5 +192,6 @@ def write_investigation(out_dir: str | Path, *, n_boot: int = 2000, seed: int = 
                  "dose_response": "figures/dose_response.png", "localisation": "figures/localisation.png"},
         gallery="index.html",
         tables={"table": "table.csv", "saliency": "saliency.csv", "quality": "quality.csv"},
-        title=f"Why does {run_info['config']['arch']} fail on the {split} split?")
+        title=f"Why does {run_info['config']['arch']} fail on the {split} split?",
+        extra_sections=extra_sections)
     return {"html": paths["html"], "md": paths["md"], "json": paths["json"], "gallery": gallery}

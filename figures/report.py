@@ -368,8 +368,11 @@ def _verdict_section(verdict: Sequence[Mapping]) -> Block:
         claim, statement = v.get("claim", v.get("hypothesis", "")), v.get("statement", "")
         details = _verdict_metrics(v.get("metrics") or [])
         md.append(f"- **[{status.upper()}]** {_md_text(claim)}  \n  {_md_text(statement)}\n\n{details.md}")
+        summary = v.get("summary")
+        body = (f"<p><b>{_esc(summary)}</b></p><details><summary>Every metric in words</summary>"
+                f"<p>{_esc(statement)}</p></details>") if summary else f"<p>{_esc(statement)}</p>"
         parts.append(f'<div class="verdict" style="--status:{colour}">{badge}<span class="claim">'
-                     f"{_esc(claim)}</span><p>{_esc(statement)}</p>{details.html}</div>")
+                     f"{_esc(claim)}</span>{body}{details.html}</div>")
     intro = ("Each hypothesis is judged on FP vs TN (true NORMAL images only). 'supported' needs q < 0.05, a "
              "bootstrap CI excluding 0 and the hypothesised sign; 'no evidence' is a null result at this "
              "sample size, reported with the smallest effect that could have been detected.")
@@ -388,6 +391,16 @@ def _comparison_table(rows: Sequence[Mapping]) -> Block:
         return _para("No comparisons were computed.", "missing")
     order = {"FP vs TN": 0, "FN vs TP": 1}
     rows = sorted(rows, key=lambda r: order.get(r.get("comparison"), 2))  # stable: metric order kept
+    untested = [r for r in rows if _missing(r.get("p_value"))]
+    rows = [r for r in rows if not _missing(r.get("p_value"))]
+    notes = []
+    for comparison in dict.fromkeys(r.get("comparison") for r in untested):  # one line per comparison
+        part = [r for r in untested if r.get("comparison") == comparison]
+        reasons = "; ".join(sorted({str(r.get("reason") or "no reason given") for r in part}))
+        notes.append(_para(f"{comparison}: {len(part)} metric(s) not tested ({reasons}): "
+                           + ", ".join(str(r.get("metric")) for r in part), "missing"))
+    if not rows:
+        return _join(notes)
     headers = ["metric", "comparison", "n error", "n correct", "median error", "median correct",
                "rank-biserial r [95% CI]", "p", "q (BH)", "MDE |r|", "note"]
     numeric = [False, False, True, True, True, True, True, True, True, True, False]
@@ -396,7 +409,7 @@ def _comparison_table(rows: Sequence[Mapping]) -> Block:
              fmt_ci(r.get("rank_biserial"), r.get("ci_low"), r.get("ci_high")),
              fmt_p(r.get("p_value")), fmt_p(r.get("q_value")), fmt(r.get("mde_rank_biserial")),
              r.get("reason") or ""] for r in rows]
-    return _table(headers, body, numeric=numeric, highlight=[_significant(r) for r in rows])
+    return _join([_table(headers, body, numeric=numeric, highlight=[_significant(r) for r in rows])] + notes)
 
 
 def _dose_table(rows: Sequence[Mapping]) -> Block:

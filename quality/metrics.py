@@ -454,6 +454,9 @@ BLUR_METRICS = ("q_laplacian_var", "q_highfreq_share", "q_blur_effect")
 CONTRAST_METRICS = ("q_rms_contrast", "q_michelson", "q_dynamic_range")
 EXPOSURE_METRICS = ("q_mean", "q_clip_low", "q_clip_high", "q_entropy")
 NOISE_METRICS = ("q_noise_sigma",)
+#: Metrics that use a mask's bounding box, not its pixels: meaningless for a region
+#: whose bounding box is the whole film (e.g. everything outside the lungs).
+BOUNDING_BOX_METRICS = ("q_highfreq_share", "q_blur_effect", "q_noise_sigma")
 
 
 def quality_metrics(image: np.ndarray, mask: np.ndarray | None = None) -> dict[str, float]:

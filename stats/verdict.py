@@ -103,6 +103,19 @@ def _judge_metric(row: pd.Series, sign: int, alpha: float) -> dict:
     return info
 
 
+def _count_line(judged: list[dict]) -> str:
+    """'Of 9 metrics: 3 supported (a, b, c), 6 no evidence.' from per-metric judgements."""
+    if not judged:
+        return "No matching metric in the table."
+    parts = []
+    for status in (SUPPORTED, OPPOSITE, NO_EVIDENCE, NOT_TESTED):
+        names = [m["metric"] for m in judged if m["status"] == status]
+        if names:
+            listed = f" ({', '.join(names)})" if status in (SUPPORTED, OPPOSITE) else ""
+            parts.append(f"{len(names)} {status}{listed}")
+    return f"Of {len(judged)} metrics: {', '.join(parts)}."
+
+
 def judge(hypothesis: Hypothesis, frame: pd.DataFrame, *, alpha: float = 0.05) -> dict:
     """Verdict on one hypothesis from a within-class comparison frame.
 
@@ -114,7 +127,8 @@ def judge(hypothesis: Hypothesis, frame: pd.DataFrame, *, alpha: float = 0.05) -
     Returns:
         dict with ``hypothesis, claim, status`` (supported / mixed / opposite /
         no evidence / not tested), ``statement`` (plain language with the
-        numbers) and ``metrics`` (per-metric details).
+        numbers), ``summary`` (one line: the verdict and how many metrics said
+        what) and ``metrics`` (per-metric details).
     """
     rows = frame[frame["comparison"] == "FP vs TN"] if len(frame) else frame
     judged = []
@@ -144,7 +158,7 @@ def judge(hypothesis: Hypothesis, frame: pd.DataFrame, *, alpha: float = 0.05) -
         detail = " ".join(tested)
     statement = f"Hypothesis that {hypothesis.claim}: {head}. {detail}"
     return {"hypothesis": hypothesis.key, "claim": hypothesis.claim, "status": status,
-            "statement": statement, "metrics": [{k: v for k, v in m.items() if k != "text"} for m in judged]}
+            "statement": statement, "summary": f"{head}. {_count_line(judged)}", "metrics": [{k: v for k, v in m.items() if k != "text"} for m in judged]}
 
 
 def verdicts(quality: pd.DataFrame, localisation: pd.DataFrame, *, alpha: float = 0.05,

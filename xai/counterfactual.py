@@ -49,7 +49,7 @@ from data.errors import ConfigError, ToolkitError
 from quality import metrics as qm
 from training.metrics import wilson_interval
 from training.predict import load_run, predict_proba
-from xai.interventions import INTERVENTIONS, SEEDED, TEXTURE_SHAPE, apply, shuffle_coverage
+from xai.interventions import INTERVENTIONS, TEXTURE_SHAPE, apply, shuffle_coverage
 from xai.lungs import lung_mask
 
 REGIONS = ("whole", "lungs", "outside")
@@ -456,10 +456,13 @@ def _fmt_ci(value: float, low: float, high: float, signed: bool = False) -> str:
 def region_statement(row: dict) -> str:
     """One plain sentence, with numbers, for a :func:`region_comparison` row."""
     what = f"{_strength_label(row['intervention'], row['strength'])} on true {row['label']} (n = {row['n']})"
-    numbers = (f"mean |change in P(pneumonia)| outside {_fmt_ci(row['outside_abs'], row['outside_low'], row['outside_high'])}"
+    outside = _fmt_ci(row["outside_abs"], row["outside_low"], row["outside_high"])
+    numbers = (f"mean |change in P(pneumonia)| outside {outside}"
                f" vs inside {_fmt_ci(row['lungs_abs'], row['lungs_low'], row['lungs_high'])}; paired difference "
-               f"{_fmt_ci(row['diff'], row['diff_low'], row['diff_high'], signed=True)}; lungs cover "
-               f"{100 * row['lung_fraction']:.0f} % of the film")
+               f"{_fmt_ci(row['diff'], row['diff_low'], row['diff_high'], signed=True)}; "
+               f"{FLIP_DIRECTION.get(row['label'], 'flip')} flips {100 * row['outside_flip_rate']:.0f} % outside vs "
+               f"{100 * row['lungs_flip_rate']:.0f} % inside; lungs cover {100 * row['lung_fraction']:.0f} % "
+               "of the film")
     relation = row["relation"]
     if relation == "outside > lungs":
         return (f"{what}: perturbing OUTSIDE the lungs moves P(pneumonia) MORE than perturbing inside ({numbers})"
@@ -544,8 +547,11 @@ def texture_vs_shape(per_image: pd.DataFrame, *, n_boot: int = 2000, seed: int =
     Returns:
         ``{"rows": [per class x pair: n, shuffle/low-pass strengths, mean |change|
         with CI, flip rates with Wilson CI, paired difference shuffle - low-pass with
-        CI, preserved ("low_pass" | "shuffle_patches" | "both" | "neither" |
-        "unclear"), statement], "note": str}``; empty rows when not run.
+        CI, ``shuffle_coverage`` (mean share of the lungs moved), preserved
+        ("low_pass" | "shuffle_patches" (either with " (partly)" when the
+        better one still moves the output materially) | "both" | "neither" |
+        "unclear" | "not tested" when the patches cover under 25 % of the
+        lungs), statement], "note": str}``; empty rows when not run.
     """
     names = list(TEXTURE_SHAPE)
     part = per_image[per_image["intervention"].isin(names)] if not per_image.empty else per_image
@@ -573,13 +579,22 @@ def texture_vs_shape(per_image: pd.DataFrame, *, n_boot: int = 2000, seed: int =
                 row[f"{key}_flips"] = k
                 row[f"{key}_flip_rate"] = k / n
                 row[f"{key}_flip_low"], row[f"{key}_flip_high"] = wilson_interval(k, n)
+            cov = part.loc[(part["intervention"] == "shuffle_patches") & (part["strength"] == s_shuffle)
+                           & (part["label"] == label), "coverage"]
+            row["shuffle_coverage"] = float(cov.mean()) if len(cov) else float("nan")
             row["preserved"] = _preserved(row, min_effect)
             row["statement"] = _texture_statement(row)
             rows.append(row)
     return {"rows": rows, "note": TEXTURE_SHAPE_NOTE}
 
 
+#: Mean share of the lungs a shuffle must move to count as a test (patches larger than the lungs move nothing).
+MIN_SHUFFLE_COVERAGE = 0.25
+
+
 def _preserved(row: dict, min_effect: float) -> str:
+    if not row.get("shuffle_coverage", 1.0) >= MIN_SHUFFLE_COVERAGE:
+        return "not tested"
     if row["shuffle_abs"] < min_effect and row["low_pass_abs"] < min_effect:
         return "both"
     if row["diff_low"] > 0 and row["low_pass_abs"] < row["shuffle_abs"]:
@@ -596,6 +611,9 @@ def _texture_statement(row: dict) -> str:
                f"{_fmt_ci(row['low_pass_abs'], row['low_pass_low'], row['low_pass_high'])}, flips "
                f"{row['shuffle_flips']}/{row['n']} vs {row['low_pass_flips']}/{row['n']}")
     p = row["preserved"]
+    if p == "not tested":
+        return (f"{what}: not tested - the patches cover only {100 * row['shuffle_coverage']:.0f} % of the lung "
+                "fields at this image size (use smaller patches).")
     if p.startswith("low_pass"):
         return (f"{what}: low-pass preserves the output better ({numbers}) -> the decision depends more on the "
                 "layout of the lung fields than on their fine texture.")
@@ -605,8 +623,28 @@ def _texture_statement(row: dict) -> str:
     if p == "both":
         return f"{what}: both preserve the output ({numbers}) -> neither fine texture nor layout alone is needed."
     if p == "neither":
-        return f"{what}: both change the output ({numbers}) -> the model needs both (or reacts to the edits' artefacts)."
+        return (f"{what}: both change the output ({numbers}) -> the model needs both "
+                "(or reacts to the edits' artefacts).")
     return f"{what}: no clear difference ({numbers})."
+
+
+def analyse_sweep(per_image: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0,
+                  min_effect: float = MIN_EFFECT) -> dict:
+    """Every statistic of a sweep: summary, inside-vs-outside comparison, texture vs shape, verdict.
+
+    Args:
+        per_image: :func:`sweep` output (or ``per_image.csv`` read back).
+        n_boot, seed: bootstrap.
+        min_effect: material mean |change|.
+
+    Returns:
+        ``{"summary": DataFrame, "comparison": DataFrame, "texture_shape": dict, "verdict": dict}``
+        (see :func:`summarise`, :func:`region_comparison`, :func:`texture_vs_shape`, :func:`verdict`).
+    """
+    comparison = region_comparison(per_image, n_boot=n_boot, seed=seed, min_effect=min_effect)
+    return {"summary": summarise(per_image, n_boot=n_boot, seed=seed), "comparison": comparison,
+            "texture_shape": texture_vs_shape(per_image, n_boot=n_boot, seed=seed, min_effect=min_effect),
+            "verdict": verdict(comparison, min_effect)}
 
 
 # ----------------------------------------------------------------------------- the command
@@ -775,10 +813,8 @@ def run_counterfactuals(cfg: CounterfactualConfig, *, progress: bool = True) -> 
     seconds["sweep"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    summary = summarise(per_image, n_boot=cfg.n_boot, seed=cfg.seed)
-    comparison = region_comparison(per_image, n_boot=cfg.n_boot, seed=cfg.seed, min_effect=cfg.min_effect)
-    texture = texture_vs_shape(per_image, n_boot=cfg.n_boot, seed=cfg.seed, min_effect=cfg.min_effect)
-    judged = verdict(comparison, cfg.min_effect)
+    stats = analyse_sweep(per_image, n_boot=cfg.n_boot, seed=cfg.seed, min_effect=cfg.min_effect)
+    summary, comparison, texture, judged = (stats[k] for k in ("summary", "comparison", "texture_shape", "verdict"))
     seconds["statistics"] = time.perf_counter() - t0
 
     per_image.to_csv(out / "per_image.csv", index=False)

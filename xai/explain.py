@@ -4,7 +4,7 @@
 
 Writes into ``<run>/explain/<split>/``: ``config.json`` (resolved), ``maps/<id>.npz``
 (image, Grad-CAM, IG, lung mask of every explained image), ``saliency.csv`` (one row
-per image x method x target), ``quality.csv`` (metrics on the whole film, inside
+per image x method x explained class), ``quality.csv`` (metrics on the whole film, inside
 and outside the lung fields), ``table.csv`` (predictions + quality + saliency,
 one row per image). The CLI then writes panels, the gallery and the statistical
 report through ``figures.investigation``. Images already explained are skipped
@@ -28,12 +28,13 @@ from tqdm.auto import tqdm
 from data.cache import load_resized
 from data.errors import ConfigError, ToolkitError
 from quality.measure import measure_image
-from quality.metrics import QUALITY_COLUMNS
+from quality.metrics import BOUNDING_BOX_METRICS, QUALITY_COLUMNS
 from training.predict import LoadedRun, load_run, predict_proba, resolve_run, to_model_input
 from xai.gradcam import gradcam_maps
 from xai.integrated_gradients import black_baseline, integrated_gradients
 from xai.lungs import lung_mask
 from xai.models_util import BinaryLogOdds, target_layer_for
+from xai.checks import ChecksConfig, run_checks
 from xai.summarize import saliency_summary
 
 METHODS = ("gradcam", "ig")
@@ -58,7 +59,10 @@ class ExplainConfig:
             image until the completeness error is below ``ig_tol``.
         ig_max_steps: cap on IG steps.
         ig_tol: completeness-error tolerance (relative).
-        target: class explained: ``predicted``, ``true`` or ``both``.
+        target: class the panels' maps explain: ``predicted``, ``true`` or ``both``.
+            Independently of it, every image is explained for its *wrong* class
+            (the prediction of an error; the other class for a correct image), so
+            the statistics compare the same question in FP vs TN and FN vs TP.
         device: ``auto``, ``cpu`` or ``cuda``.
         limit: explain at most this many errors (most confident first).
         reference: Grad-CAM summaries for correct images (the comparison groups).
@@ -173,14 +177,29 @@ def error_confidence(rows: pd.DataFrame) -> pd.Series:
                      index=rows.index)
 
 
-def _targets(rows: pd.DataFrame, target: str) -> list[tuple[str, np.ndarray]]:
-    pred = rows["pred"].map(CLASS_INDEX).to_numpy()
+def target_classes(rows: pd.DataFrame, rule: str) -> np.ndarray:
+    """Class index explained for each row under a target rule (``predicted``, ``true`` or ``wrong``).
+
+    ``wrong`` is the class opposite to the truth: for an error it is the predicted
+    class; for a correct image it is the class an error would have predicted.
+    """
     true = rows["label"].map(CLASS_INDEX).to_numpy()
-    if target == "predicted":
-        return [("predicted", pred)]
-    if target == "true":
-        return [("true", true)]
-    return [("predicted", pred), ("true", true)]
+    if rule == "true":
+        return true
+    if rule == "wrong":
+        return 1 - true
+    return rows["pred"].map(CLASS_INDEX).to_numpy()
+
+
+def panel_rule(target: str) -> str:
+    """The rule whose maps go into ``maps/*.npz`` and the panels (``both`` shows the prediction)."""
+    return "true" if target == "true" else "predicted"
+
+
+def _roles(rows: pd.DataFrame, classes: np.ndarray) -> list[str]:
+    """For each row, which rules explain ``classes[i]`` (e.g. ``predicted;wrong`` for an error)."""
+    by_rule = {rule: target_classes(rows, rule) for rule in ("predicted", "true", "wrong")}
+    return [";".join(r for r in by_rule if by_rule[r][i] == c) for i, c in enumerate(classes)]
 
 
 def _quality_rows(images: np.ndarray, masks: list) -> list[dict]:
@@ -194,7 +213,9 @@ def _quality_rows(images: np.ndarray, masks: list) -> list[dict]:
                 vals = measure_image(image, size=image.shape[0], mask=region_mask)
             except ToolkitError:
                 vals = {c: np.nan for c in QUALITY_COLUMNS}  # empty or tiny region: not measurable
-            row.update({f"{c}_{region}": vals[c] for c in QUALITY_COLUMNS})
+            # Outside the lungs, bounding-box metrics would just repeat the whole film.
+            columns = [c for c in QUALITY_COLUMNS if not (region == "outside" and c in BOUNDING_BOX_METRICS)]
+            row.update({f"{c}_{region}": vals[c] for c in columns})
         row.update({"lung_mask_plausible": bool(lm.plausible), "lung_mask_reasons": "; ".join(lm.reasons),
                     "lung_area_fraction": float(lm.area_fraction)})
         out.append(row)
@@ -202,29 +223,48 @@ def _quality_rows(images: np.ndarray, masks: list) -> list[dict]:
 
 
 def _explain_batch(run: LoadedRun, images: np.ndarray, rows: pd.DataFrame, masks: list, methods,
-                   cfg: ExplainConfig, device: str) -> tuple[list[dict], dict[str, np.ndarray]]:
-    """Saliency rows (image x method x target) and the maps of the first target."""
+                   full: np.ndarray, cfg: ExplainConfig, device: str) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """Saliency rows (image x method x explained class) and the panel maps of one batch.
+
+    Every image is explained for its *wrong* class (the statistics compare the same
+    question across groups: where is the evidence for the class an error predicts?).
+    Fully explained images (``full``) also get the classes of ``cfg.target`` when
+    those differ (the prediction of a correct image, or the truth of an error).
+    """
     model = run.model.to(device).eval()
     layer = target_layer_for(model)
     model = BinaryLogOdds(model)  # explain the log-odds of the target class (see BinaryLogOdds)
     x = to_model_input(images, run.mean, run.std).to(device)
-    saliency, maps = [], {}
-    for target_name, target in _targets(rows, cfg.target):
+    wrong = target_classes(rows, "wrong")
+    rules = ("predicted", "true") if cfg.target == "both" else (cfg.target,)
+    passes = [(np.arange(len(rows)), wrong)]
+    for rule in rules:
+        classes = target_classes(rows, rule)
+        extra = np.flatnonzero(full & (classes != wrong))
+        if extra.size:
+            passes.append((extra, classes))
+    panel_classes = target_classes(rows, panel_rule(cfg.target))
+    saliency: list[dict] = []
+    maps: dict[str, np.ndarray] = {}
+    for subset, classes in passes:
+        xs, target = x[torch.as_tensor(subset)], classes[subset]
+        roles = _roles(rows.iloc[subset].reset_index(drop=True), target)
+        results = {}
         if "gradcam" in methods:
-            cams = gradcam_maps(model, x, target, target_layer=layer)
-            maps.setdefault("gradcam", cams)
-            for i, cam in enumerate(cams):
-                saliency.append({"image_id": rows["image_id"].iat[i], "method": "gradcam", "target": target_name,
-                                 "target_class": int(target[i]), **saliency_summary(cam, masks[i].mask)})
+            results["gradcam"] = (gradcam_maps(model, xs, target, target_layer=layer), None)
         if "ig" in methods:
-            res = integrated_gradients(model, x, target, baseline=black_baseline(x, run.mean, run.std),
+            res = integrated_gradients(model, xs, target, baseline=black_baseline(xs, run.mean, run.std),
                                        tol=cfg.ig_tol, start_steps=cfg.ig_steps, max_steps=cfg.ig_max_steps)
-            maps.setdefault("ig", res.attributions)
-            for i, attr in enumerate(res.attributions):
-                saliency.append({"image_id": rows["image_id"].iat[i], "method": "ig", "target": target_name,
-                                 "target_class": int(target[i]), **saliency_summary(attr, masks[i].mask),
-                                 "ig_completeness_error": float(res.completeness_error[i]),
-                                 "ig_steps": int(res.steps_used[i])})
+            results["ig"] = (res.attributions, res)
+        for method, (method_maps, res) in results.items():
+            for k, i in enumerate(subset):
+                row = {"image_id": rows["image_id"].iat[i], "method": method, "target_class": int(target[k]),
+                       "target_roles": roles[k], **saliency_summary(method_maps[k], masks[i].mask)}
+                if res is not None:
+                    row.update(ig_completeness_error=float(res.completeness_error[k]), ig_steps=int(res.steps_used[k]))
+                saliency.append(row)
+                if target[k] == panel_classes[i]:
+                    maps.setdefault(method, np.zeros((len(rows),) + method_maps.shape[1:], np.float32))[i] = method_maps[k]
     return saliency, maps
 
 
@@ -232,12 +272,21 @@ def _read_existing(path: Path) -> pd.DataFrame | None:
     return pd.read_csv(path) if path.is_file() else None
 
 
-def wide_saliency(saliency: pd.DataFrame, target: str = "predicted") -> pd.DataFrame:
-    """One row per image: ``{method}_{summary}`` columns for the given target."""
-    part = saliency[saliency["target"] == target]
+def wide_saliency(saliency: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per image: ``{method}_{summary}`` columns of the maps of its *wrong* class.
+
+    Args:
+        saliency: long table (image x method x target_class).
+        rows: predictions rows (image_id, label) of the images.
+
+    Returns:
+        DataFrame keyed by ``image_id``; images without such maps are absent.
+    """
+    wrong = dict(zip(rows["image_id"], target_classes(rows, "wrong")))
+    part = saliency[saliency["target_class"] == saliency["image_id"].map(wrong)]
     if part.empty:
         return pd.DataFrame({"image_id": pd.Series(dtype=object)})
-    values = [c for c in part.columns if c not in ("image_id", "method", "target")]
+    values = [c for c in part.columns if c not in ("image_id", "method", "target_class", "target_roles")]
     wide = part.pivot(index="image_id", columns="method", values=values)
     wide.columns = [value if value.startswith(f"{method}_") else f"{method}_{value}" for value, method in wide.columns]
     wide = wide.dropna(axis=1, how="all").reset_index()
@@ -327,7 +376,8 @@ def explain(cfg: ExplainConfig) -> ExplainResult:
             for start in range(0, len(idx), batch):
                 part = idx[start:start + batch]
                 sal, maps = _explain_batch(run, images[part], wanted.iloc[part].reset_index(drop=True),
-                                           [masks[i] for i in part], methods, cfg, device)
+                                           [masks[i] for i in part], methods,
+                                           wanted["image_id"].iloc[part].isin(full_ids).to_numpy(), cfg, device)
                 new_rows += sal
                 for k, i in enumerate(part):
                     iid = wanted["image_id"].iat[i]
@@ -343,7 +393,7 @@ def explain(cfg: ExplainConfig) -> ExplainResult:
         saliency = pd.concat([existing, saliency], ignore_index=True)
     elif existing is not None:
         saliency = existing
-    saliency = saliency.drop_duplicates(["image_id", "method", "target"], keep="last")
+    saliency = saliency.drop_duplicates(["image_id", "method", "target_class"], keep="last")
     saliency.to_csv(saliency_path, index=False)
 
     from stats.join import join_on_image_id
@@ -353,7 +403,7 @@ def explain(cfg: ExplainConfig) -> ExplainResult:
     geometry = _geometry(root, spine)
     table = join_on_image_id(spine, geometry, left_name="predictions", right_name="geometry")
     table = join_on_image_id(table, quality, left_name="predictions", right_name="quality")
-    wide = wide_saliency(saliency, "predicted" if cfg.target != "true" else "true")
+    wide = wide_saliency(saliency, wanted)
     table = join_on_image_id(table, wide, left_name="predictions", right_name="saliency", how="left")
     table["explained"] = table["image_id"].isin(full_ids)
     table.to_csv(out / "table.csv", index=False)
@@ -381,8 +431,8 @@ def _geometry(root: Path, spine: pd.DataFrame) -> pd.DataFrame:
                          "aspect_ratio": (scan["width"] / scan["height"]).values})
 
 
-def parse_args(argv: list[str] | None = None) -> ExplainConfig:
-    """Command line -> validated :class:`ExplainConfig`."""
+def parse_args(argv: list[str] | None = None) -> tuple[ChecksConfig, ExplainConfig]:
+    """Command line -> validated (:class:`ChecksConfig`, :class:`ExplainConfig`)."""
     p = argparse.ArgumentParser(prog="python -m xai.explain", description=__doc__.splitlines()[0])
     p.add_argument("--run", default="runs/latest", help="run folder (default runs/latest; trained if missing)")
     p.add_argument("--data", default=None, help="dataset root (default: the run's data)")
@@ -406,9 +456,22 @@ def parse_args(argv: list[str] | None = None) -> ExplainConfig:
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--n-boot", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
+    beyond = p.add_argument_group("beyond correlation (see xai.checks)")
+    beyond.add_argument("--counterfactuals", action="store_true",
+                        help="blur/contrast/gamma/noise sweeps on correct images, inside vs outside the lungs")
+    beyond.add_argument("--cf-per-class", type=int, default=100, help="correct images per class in the sweeps")
+    beyond.add_argument("--sanity-images", type=int, default=0,
+                        help="images in the cascading-randomisation sanity check of the maps (0: skip)")
+    beyond.add_argument("--faithfulness", action="store_true", help="deletion/insertion curves of the maps")
     a = p.parse_args(argv)
     methods = tuple(m.strip() for m in a.methods.split(",") if m.strip())
-    return ExplainConfig(run=a.run, data=a.data, split=a.split, only_errors=a.only_errors, methods=methods,
+    if a.cf_per_class < 1 or a.sanity_images < 0:
+        raise ConfigError(f"--cf-per-class must be >= 1 and --sanity-images >= 0, got {a.cf_per_class} and "
+                          f"{a.sanity_images}")
+    checks = ChecksConfig(counterfactuals=a.counterfactuals, cf_per_class=a.cf_per_class,
+                          sanity_images=a.sanity_images, faithfulness=a.faithfulness, data=a.data, split=a.split,
+                          device=a.device, seed=a.seed, n_boot=a.n_boot, cache_dir=a.cache_dir, workers=a.workers)
+    return checks, ExplainConfig(run=a.run, data=a.data, split=a.split, only_errors=a.only_errors, methods=methods,
                          ig_steps=a.ig_steps, ig_max_steps=a.ig_max_steps, ig_tol=a.ig_tol, target=a.target,
                          device=a.device, limit=a.limit, reference=a.reference, force=a.force, report=a.report,
                          cache_dir=a.cache_dir, workers=a.workers, n_boot=a.n_boot, seed=a.seed)
@@ -416,10 +479,13 @@ def parse_args(argv: list[str] | None = None) -> ExplainConfig:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        cfg = parse_args(argv)
+        checks, cfg = parse_args(argv)
         result = explain(cfg)
         print(f"explained {result.n_explained_now} images now; {result.n_errors} errors in split '{cfg.split}' "
               f"of {result.run_dir.name}; tables in {result.out_dir}")
+        if checks.any:
+            for name, headline in run_checks(result.out_dir, result.run_dir, checks).items():
+                print(f"{name}: {headline}")
         if cfg.report:
             # The CLI is the composition root: figures (the last layer) draws panels and the report.
             from figures.investigation import write_investigation

@@ -82,6 +82,24 @@ def _leaves(module: nn.Module, prefix: str, root: bool) -> list[tuple[str, nn.Mo
     return [(prefix or "model", module)] if _has_params(module) else []
 
 
+#: Children of a torchvision ResNet up to layer4, as fastai's ``create_body`` keeps them (names lost).
+_RESNET_BODY = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
+
+
+def _readable(name: str, inner: nn.Module) -> str:
+    """``0.7.1`` -> ``body.layer4.1`` for a fastai ``Sequential(body, head)`` around a ResNet body."""
+    if not (isinstance(inner, nn.Sequential) and len(inner) == 2 and _has_conv(inner[0])
+            and not _has_conv(inner[1]) and name.startswith("0.")):
+        return name
+    parts = name.split(".")[1:]
+    body = inner[0]
+    resnet_like = (isinstance(body, nn.Sequential) and len(body) == len(_RESNET_BODY)
+                   and isinstance(body[0], nn.Conv2d) and all(isinstance(body[i], nn.Sequential) for i in range(4, 8)))
+    if resnet_like and parts and parts[0].isdigit():
+        parts[0] = _RESNET_BODY[int(parts[0])]
+    return ".".join(["body", *parts])
+
+
 def randomisation_steps(model: nn.Module) -> list[tuple[str, list[nn.Module]]]:
     """The cascade: blocks of ``model`` from the head (output side) down to the input.
 
@@ -89,6 +107,8 @@ def randomisation_steps(model: nn.Module) -> list[tuple[str, list[nn.Module]]]:
     stage containers (ResNet ``layer4`` -> its BasicBlocks) but not the blocks
     themselves. Every parameterised block after the last convolutional one is
     grouped as one ``head`` step. A :class:`BinaryLogOdds` wrapper is looked through.
+    The body of a fastai ``Sequential(body, head)`` is named ``body.*`` (with the
+    ResNet stage names when the body is a ResNet: ``body.layer4.1``).
 
     Args:
         model: a classifier.
@@ -100,7 +120,7 @@ def randomisation_steps(model: nn.Module) -> list[tuple[str, list[nn.Module]]]:
         ConfigError: the model has no parameters.
     """
     inner = model.model if isinstance(model, BinaryLogOdds) else model
-    leaves = _leaves(inner, "", True)
+    leaves = [(_readable(name, inner), m) for name, m in _leaves(inner, "", True)]
     if not leaves:
         raise ConfigError(f"a model of type {type(inner).__name__} has no parameters to randomise")
     conv_idx = [i for i, (_, m) in enumerate(leaves) if _has_conv(m)]
@@ -216,9 +236,10 @@ def _resolve_methods(methods, mean, std, ig_steps) -> dict[str, MapFn]:
     return out
 
 
-def saliency_sanity(model: nn.Module, x: torch.Tensor, targets, *, methods: Sequence[str] | Mapping[str, MapFn] = ("gradcam", "ig"),
-                    n_layers: int | None = None, seed: int = 0, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                    ig_steps: int = 16, return_maps: bool = False):
+def saliency_sanity(model: nn.Module, x: torch.Tensor, targets, *,
+                    methods: Sequence[str] | Mapping[str, MapFn] = ("gradcam", "ig"), n_layers: int | None = None,
+                    seed: int = 0, mean=IMAGENET_MEAN, std=IMAGENET_STD, ig_steps: int = 16,
+                    return_maps: bool = False):
     """Cascading randomisation test of saliency methods on a few images.
 
     Args:
@@ -319,3 +340,33 @@ def sanity_verdict(df: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD) -> pd
                      "spearman_first": float(first["spearman"].mean()), "passed": passed, "statement": statement})
     return pd.DataFrame(rows, columns=["method", "n_images", "n_steps", "final_layer", "spearman_final",
                                        "spearman_final_max", "ssim_final", "spearman_first", "passed", "statement"])
+
+
+def sanity_from_explain(out_dir, model: nn.Module, mean, std, *, n_images: int = 4,
+                        methods: Sequence[str] = ("gradcam", "ig"), n_layers: int | None = None, seed: int = 0,
+                        ig_steps: int = 16) -> tuple[pd.DataFrame, dict, dict]:
+    """Run :func:`saliency_sanity` on the first ``n_images`` images the explain step saved maps for.
+
+    The original maps are recomputed (with ``ig_steps`` fixed IG steps, like the
+    randomised ones), so the comparison is like for like.
+
+    Args:
+        out_dir: ``<run>/explain/<split>``.
+        model: the run's classifier; mean, std: its normalisation.
+        n_images: images to test (each costs one Grad-CAM and one IG per step).
+        methods, n_layers, seed, ig_steps: see :func:`saliency_sanity`.
+
+    Returns:
+        (frame, maps, saved): the :func:`saliency_sanity` frame and maps, and
+        :func:`xai.faithfulness.load_explained` output for the images used.
+    """
+    from training.predict import to_model_input
+    from xai.faithfulness import load_explained
+
+    saved = load_explained(out_dir, (), n_images)
+    x = to_model_input(saved["images"], mean, std)
+    frame, maps = saliency_sanity(model, x, saved["target"], methods=methods, n_layers=n_layers, seed=seed,
+                                  mean=mean, std=std, ig_steps=ig_steps, return_maps=True)
+    ids = np.asarray(saved["image_id"], dtype=object)
+    frame["image_id"] = ids[frame["image"].to_numpy()]
+    return frame, maps, saved

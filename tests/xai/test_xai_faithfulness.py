@@ -1,0 +1,163 @@
+"""Deletion / insertion curves on a model whose used pixels are known."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from data.errors import ConfigError
+from training.backbones import IMAGENET_MEAN, IMAGENET_STD
+from training.predict import to_model_input
+from xai.counterfactual import bootstrap_mean_ci
+from xai.faithfulness import (deletion_insertion, faithfulness_from_explain, faithfulness_summary,
+                              faithfulness_table, mean_curves, pixel_order)
+
+SIDE = 48
+
+
+class RegionMean(nn.Module):
+    """log-odds of class 1 = k * (mean brightness over ``region`` - c): only those pixels are used."""
+
+    def __init__(self, region: np.ndarray, k: float = 20.0, c: float = 0.5):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 1, 1)
+        with torch.no_grad():
+            self.conv.weight.zero_()
+            self.conv.weight[0, 0] = IMAGENET_STD[0]
+            self.conv.bias.fill_(IMAGENET_MEAN[0])
+        self.register_buffer("region", torch.as_tensor(region, dtype=torch.float32))
+        self.k, self.c = k, c
+
+    def forward(self, x):
+        m = (self.conv(x)[:, 0] * self.region).sum((1, 2)) / self.region.sum()
+        lo = self.k * (m - self.c)
+        return torch.stack([torch.zeros_like(lo), lo], 1)
+
+
+@pytest.fixture
+def setup(chest_phantom):
+    region = np.zeros((SIDE, SIDE), bool)
+    region[16:32, 14:30] = True
+    films = []
+    for seed in range(4):
+        image, _ = chest_phantom(SIDE, seed=seed)
+        image = image.copy()
+        image[region] = 0.9  # the used pixels are bright: P(class 1) is high
+        films.append(image)
+    x = to_model_input(np.stack(films), IMAGENET_MEAN, IMAGENET_STD)
+    return RegionMean(region).eval(), x, region
+
+
+def test_deleting_the_used_pixels_beats_random_order(setup):
+    model, x, region = setup
+    truth = region.astype(float)
+    res = deletion_insertion(model, x[0], truth, 1, steps=20, seed=0)
+    assert res["fractions"].shape == (21,) and res["fractions"][0] == 0 and res["fractions"][-1] == 1
+    assert res["p_original"] > 0.99
+    assert res["deletion_auc"] < 0.5 * res["random_deletion_auc"]
+    # the region is 11 % of the film: after 3 of 20 steps it is gone and P has collapsed
+    assert res["deletion"][3] < 0.01 < res["random_deletion"][3]
+    for key in ("deletion", "insertion", "random_deletion", "random_insertion"):
+        curve = res[key]
+        assert curve.shape == (21,) and (curve >= 0).all() and (curve <= 1).all()
+        assert res[f"{key}_auc"] == pytest.approx(np.trapezoid(curve, res["fractions"]))
+    # an anti-map (everything but the used pixels first) is worse than random
+    anti = deletion_insertion(model, x[0], 1 - truth, 1, steps=20, seed=0)
+    assert anti["deletion_auc"] > res["random_deletion_auc"] > res["deletion_auc"]
+    assert anti["random_deletion_auc"] == pytest.approx(res["random_deletion_auc"])  # same random order
+
+
+def test_blurred_deletion_fill(setup):
+    model, x, region = setup
+    res = deletion_insertion(model, x[0], region.astype(float), 1, steps=20, seed=0, deletion_fill="blur",
+                             blur_sigma=8.0)
+    black = deletion_insertion(model, x[0], region.astype(float), 1, steps=20, seed=0)
+    assert res["deletion_auc"] < res["random_deletion_auc"]
+    assert res["deletion"][-1] > black["deletion"][-1]  # a blurred film keeps some brightness in the region
+    with pytest.raises(ConfigError):
+        deletion_insertion(model, x[0], region.astype(float), 1, deletion_fill="grey")
+
+
+def test_inserting_the_used_pixels_beats_random_order(setup):
+    model, x, region = setup
+    res = deletion_insertion(model, x[0], region.astype(float), 1, steps=20, seed=0, canvas="black")
+    assert res["insertion"][0] < 0.01 and res["insertion"][-1] == pytest.approx(res["p_original"], abs=1e-6)
+    assert res["insertion_auc"] > res["random_insertion_auc"] + 0.2
+
+
+def test_ties_are_broken_at_random_but_reproducibly():
+    sal = np.zeros((4, 4))
+    sal[0, 0] = 1
+    o1 = pixel_order(sal, np.random.default_rng(0))
+    o2 = pixel_order(sal, np.random.default_rng(0))
+    assert o1[0] == 0 and np.array_equal(o1, o2) and sorted(o1) == list(range(16))
+    assert not np.array_equal(o1[1:], np.arange(1, 16))  # not raster order
+    assert np.array_equal(pixel_order(sal), [0, *range(1, 16)])
+
+
+def test_batch_table_and_outcome_summary(setup):
+    model, x, region = setup
+    maps = {"truth": np.repeat(region[None].astype(float), 4, 0),
+            "anti": np.repeat((~region)[None].astype(float), 4, 0)}
+    outcomes = ["TP", "TP", "FP", "FP"]
+    table, curves = faithfulness_table(model, x, maps, 1, image_ids=list("abcd"), outcomes=outcomes, steps=10,
+                                       seed=0, return_curves=True)
+    assert len(table) == 8 and set(table["method"]) == {"truth", "anti"}
+    truth = table[table["method"] == "truth"]
+    assert (truth["deletion_gain"] > 0).all()
+    assert (table[table["method"] == "anti"]["deletion_gain"] < 0).all()
+    # random baseline shared by both methods on one image (paired)
+    pivot = table.pivot(index="image_id", columns="method", values="random_deletion_auc")
+    np.testing.assert_allclose(pivot["truth"], pivot["anti"])
+    summary = faithfulness_summary(table, n_boot=300, seed=2)
+    assert list(summary["outcome"].unique()) == ["FP", "TP", "all"]
+    row = summary[(summary["outcome"] == "FP") & (summary["method"] == "truth")].iloc[0]
+    part = truth[truth["outcome"] == "FP"]
+    assert row["n"] == 2 and row["deletion_gain"] == pytest.approx(part["deletion_gain"].mean())
+    assert (row["deletion_gain_low"], row["deletion_gain_high"]) == pytest.approx(
+        bootstrap_mean_ci(part["deletion_gain"], 300, 2))
+    assert row["deletion_beats_random"] == 1.0
+    mean = mean_curves(curves)
+    assert set(mean) == {"truth", "anti"} and mean["truth"]["deletion"].shape == (11,)
+
+
+def test_from_explain_folder(setup, tmp_path):
+    model, x, region = setup
+    out = tmp_path / "explain" / "test"
+    (out / "maps").mkdir(parents=True)
+    images = np.clip(np.rint((x[:, 0].numpy() * IMAGENET_STD[0] + IMAGENET_MEAN[0]) * 255), 0, 255).astype(np.uint8)
+    rows = []
+    for i in range(3):
+        iid = f"test/PNEUMONIA/im{i}.png"
+        np.savez_compressed(out / "maps" / f"{iid.replace('/', '__')}.npz", image=images[i],
+                            gradcam=region.astype(np.float32), ig=(~region).astype(np.float32),
+                            lung_mask=region)
+        rows.append({"image_id": iid, "label": "PNEUMONIA", "pred": "PNEUMONIA", "outcome": "TP", "explained": True})
+    rows.append({"image_id": "test/NORMAL/none.png", "label": "NORMAL", "pred": "NORMAL", "outcome": "TN",
+                 "explained": False})
+    pd.DataFrame(rows).to_csv(out / "table.csv", index=False)
+    (out / "config.json").write_text(json.dumps({"target": "predicted"}))
+    table = faithfulness_from_explain(out, model, IMAGENET_MEAN, IMAGENET_STD, steps=10)
+    assert len(table) == 6 and set(table["outcome"]) == {"TP"} and (table["target"] == 1).all()
+    gains = table.groupby("method")["deletion_gain"].mean()
+    assert gains["gradcam"] > 0 > gains["ig"]
+    (tmp_path / "table.csv").write_text("image_id,explained\n")  # nothing explained: a clear error
+    with pytest.raises(ConfigError):
+        faithfulness_from_explain(tmp_path, model, IMAGENET_MEAN, IMAGENET_STD)
+
+
+def test_bad_arguments(setup):
+    model, x, region = setup
+    with pytest.raises(ConfigError):
+        deletion_insertion(model, x[0], region[:10], 1)
+    with pytest.raises(ConfigError):
+        deletion_insertion(model, x[0], region.astype(float), 1, steps=0)
+    with pytest.raises(ConfigError):
+        deletion_insertion(model, x[0], region.astype(float), 1, canvas="grey")
+    with pytest.raises(ConfigError):
+        deletion_insertion(model, x[0], region.astype(float), 5)

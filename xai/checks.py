@@ -1,0 +1,93 @@
+"""Beyond correlation, as a step of the main command: counterfactual sweeps, saliency sanity, faithfulness.
+
+Each check writes its tables next to the explain outputs, where the report step
+(``figures.investigation``) finds and renders them:
+
+- ``counterfactual/`` (:mod:`xai.counterfactual`): interventions on correct images;
+- ``sanity.csv`` and ``sanity_maps.npz`` (:mod:`xai.sanity`): cascading randomisation;
+- ``faithfulness.csv`` and ``faithfulness_curves.npz`` (:mod:`xai.faithfulness`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from training.predict import load_run
+
+
+@dataclass(frozen=True)
+class ChecksConfig:
+    """Which checks to run and how big.
+
+    Attributes:
+        counterfactuals: run the intervention sweeps.
+        cf_per_class: correct images per class in the sweeps (>= 1).
+        sanity_images: images in the randomisation test (0 = skip).
+        faithfulness: run deletion/insertion on the explained images.
+        data, split, device, seed, n_boot, cache_dir, workers: as in the explain step.
+    """
+
+    counterfactuals: bool = False
+    cf_per_class: int = 100
+    sanity_images: int = 0
+    faithfulness: bool = False
+    data: str | None = None
+    split: str = "valid"
+    device: str = "auto"
+    seed: int = 0
+    n_boot: int = 2000
+    cache_dir: str | None = None
+    workers: int | None = None
+
+    @property
+    def any(self) -> bool:
+        return self.counterfactuals or self.sanity_images > 0 or self.faithfulness
+
+
+def run_checks(out_dir: str | Path, run_dir: str | Path, cfg: ChecksConfig) -> dict:
+    """Run the requested checks for one explain folder; returns the headline of each.
+
+    Args:
+        out_dir: ``<run>/explain/<split>`` written by ``xai.explain``.
+        run_dir: the run folder.
+        cfg: which checks.
+
+    Returns:
+        ``{"counterfactual": headline, "sanity": {method: verdict}, "faithfulness": n_images}``
+        for the checks that ran.
+    """
+    out_dir = Path(out_dir)
+    done: dict = {}
+    if cfg.counterfactuals:
+        from xai.counterfactual import CounterfactualConfig, run_counterfactuals
+
+        result = run_counterfactuals(CounterfactualConfig(
+            run=str(run_dir), data=cfg.data, split=cfg.split, per_class=cfg.cf_per_class, seed=cfg.seed,
+            device=cfg.device, n_boot=cfg.n_boot, cache_dir=cfg.cache_dir, workers=cfg.workers,
+            out=str(out_dir / "counterfactual")))
+        done["counterfactual"] = result["verdict"]["headline"]
+    if cfg.sanity_images or cfg.faithfulness:
+        run = load_run(run_dir)
+    if cfg.sanity_images:
+        from xai.sanity import sanity_from_explain, sanity_verdict
+
+        frame, maps, saved = sanity_from_explain(out_dir, run.model, run.mean, run.std,
+                                                 n_images=cfg.sanity_images, seed=cfg.seed)
+        frame.to_csv(out_dir / "sanity.csv", index=False)
+        np.savez_compressed(out_dir / "sanity_maps.npz", image=saved["images"][0],
+                            **{m: np.stack([step[0] for step in maps[m]]) for m in maps})
+        verdict = sanity_verdict(frame)
+        done["sanity"] = {m: ("PASS" if ok else "FAIL") for m, ok in zip(verdict["method"], verdict["passed"])}
+    if cfg.faithfulness:
+        from xai.faithfulness import faithfulness_from_explain, mean_curves
+
+        table, curves = faithfulness_from_explain(out_dir, run.model, run.mean, run.std, seed=cfg.seed,
+                                                  return_curves=True)
+        table.to_csv(out_dir / "faithfulness.csv", index=False)
+        np.savez_compressed(out_dir / "faithfulness_curves.npz",
+                            **{f"{m}__{k}": v for m, c in mean_curves(curves).items() for k, v in c.items()})
+        done["faithfulness"] = int(table["image_id"].nunique())
+    return done
