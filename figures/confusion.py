@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
 from figures.style import figure, save
+from training.metrics import format_metric
 
 LABELS = ("NORMAL", "PNEUMONIA")
 
@@ -45,3 +47,17 @@ def draw_confusion(matrix: np.ndarray, path: str | Path, *, title: str = "", sub
     ax.set_title(title + (f"\n{subtitle}" if subtitle else ""), fontsize=10)
     save(fig, path)
     return Path(path)
+
+
+def draw_figure1(run_dir: str | Path) -> list[Path]:
+    """Figure 1 of a run: ``confusion_<split>.png`` for every split in its ``metrics.json``."""
+    run_dir = Path(run_dir)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    info = json.loads((run_dir / "run.json").read_text())
+    paths = []
+    for split, m in metrics.items():
+        paths.append(draw_confusion(
+            confusion_counts(m["counts"]), run_dir / f"confusion_{split}.png",
+            title=f"Figure 1 - {split} split, n={m['n']} ({info['config']['arch']}, init {info['weights']['init']})",
+            subtitle=f"accuracy {format_metric(m['accuracy'])}"))
+    return paths

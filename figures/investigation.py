@@ -24,7 +24,11 @@ from stats.analysis import analyse
 from training.metrics import binary_metrics, format_metric
 
 METHODS = ("gradcam", "ig")
-GEOMETRY = ("orig_width", "orig_height", "aspect_ratio")
+#: Geometry adjusted for in the regressions: whether a film is a squeezed 224x224 copy, and its
+#: aspect ratio (width and height themselves take a handful of values and separate the outcome).
+GEOMETRY = ("is_224_copy", "aspect_ratio")
+#: Predictors of the multivariable regressions (besides geometry), when present.
+REGRESSION_METRICS = ("q_laplacian_var", "q_highfreq_share", "q_rms_contrast", "gradcam_lung_share")
 #: Metrics drawn in the figures (all are tested in the statistics).
 KEY_METRICS = ("q_laplacian_var", "q_highfreq_share", "q_blur_effect", "q_rms_contrast", "q_dynamic_range",
                "q_mean", "q_laplacian_var_lung", "q_rms_contrast_lung")
@@ -169,7 +173,8 @@ def write_investigation(out_dir: str | Path, *, n_boot: int = 2000, seed: int = 
     quality_cols = [c for c in stats_table.columns if any(c == q or c.startswith(q + "_") for q in QUALITY_COLUMNS)]
     localisation = [c for m in METHODS for c in (f"{m}_lung_share", f"{m}_peak_in_lung") if c in stats_table]
     analysis = analyse(stats_table, quality_metrics=quality_cols, localisation_metrics=localisation,
-                       geometry=[g for g in GEOMETRY if g in stats_table], n_boot=n_boot, seed=seed)
+                       geometry=[g for g in GEOMETRY if g in stats_table], n_boot=n_boot, seed=seed,
+                       regression_metrics=[m for m in REGRESSION_METRICS if m in stats_table])
     comparisons = pd.DataFrame(analysis["comparisons"])
     dose = pd.DataFrame(analysis["dose_response"])
     shown = [m for m in KEY_METRICS if m in stats_table]

@@ -247,21 +247,6 @@ def train(cfg: TrainConfig) -> Path:
     return run_dir
 
 
-def draw_figure1(run_dir: Path) -> list[Path]:
-    """Figure 1 (confusion matrix per predicted split) into the run folder, drawn by ``figures``."""
-    from figures.confusion import confusion_counts, draw_confusion
-
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    info = json.loads((run_dir / "run.json").read_text())
-    paths = []
-    for split, m in metrics.items():
-        paths.append(draw_confusion(
-            confusion_counts(m["counts"]), run_dir / f"confusion_{split}.png",
-            title=f"Figure 1 - {split} split, n={m['n']} ({info['config']['arch']}, init {info['weights']['init']})",
-            subtitle=f"accuracy {format_metric(m['accuracy'])}"))
-    return paths
-
-
 def summary(run_dir: Path) -> str:
     """Multi-line text summary of a finished run (weights provenance first)."""
     info = json.loads((run_dir / "run.json").read_text())
@@ -307,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = parse_args(argv)
         run_dir = train(cfg)
+        from figures.confusion import draw_figure1  # the CLI composes; training never imports figures
+
         draw_figure1(run_dir)
     except ToolkitError as exc:
         print(f"error: {exc}", file=sys.stderr)

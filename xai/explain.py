@@ -138,14 +138,13 @@ def ensure_run(cfg: ExplainConfig) -> Path:
         if not (cfg.train_if_missing and Path(cfg.run) == Path("runs/latest")):
             raise
     from training.config import TrainConfig
-    from training.train import draw_figure1, summary, train
+    from training.train import summary, train
 
     train_cfg = TrainConfig(device=cfg.device, cache_dir=cfg.cache_dir, workers=cfg.workers)
     print(f"No run found at {cfg.run}: training one with the default configuration on the bundled sample "
           f"({train_cfg.data}; {train_cfg.arch}, {train_cfg.epochs} epochs, {train_cfg.size} px). "
           "This takes a few minutes on a CPU.", file=sys.stderr)
     run_dir = train(train_cfg)
-    draw_figure1(run_dir)
     print(summary(run_dir), file=sys.stderr)
     return run_dir
 
@@ -417,7 +416,7 @@ def explain(cfg: ExplainConfig) -> ExplainResult:
 
 
 def _geometry(root: Path, spine: pd.DataFrame) -> pd.DataFrame:
-    """orig_width, orig_height, aspect_ratio of each stored file (read from headers)."""
+    """orig_width, orig_height, aspect_ratio and is_224_copy of each stored file (read from headers)."""
     from data.scan import scan_dataset
 
     splits = tuple(sorted(set(spine["split"])))
@@ -428,7 +427,9 @@ def _geometry(root: Path, spine: pd.DataFrame) -> pd.DataFrame:
     scan = scan[scan["image_id"].isin(spine["image_id"])]
     return pd.DataFrame({"image_id": scan["image_id"].values, "orig_width": scan["width"].values,
                          "orig_height": scan["height"].values,
-                         "aspect_ratio": (scan["width"] / scan["height"]).values})
+                         "aspect_ratio": (scan["width"] / scan["height"]).values,
+                         # the dataset's confound: squeezed 224x224 copies vs (reduced) originals
+                         "is_224_copy": ((scan["width"] == 224) & (scan["height"] == 224)).astype(float).values})
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[ChecksConfig, ExplainConfig]:
@@ -488,8 +489,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: {headline}")
         if cfg.report:
             # The CLI is the composition root: figures (the last layer) draws panels and the report.
+            from figures.confusion import draw_figure1
             from figures.investigation import write_investigation
 
+            if not any(result.run_dir.glob("confusion_*.png")):
+                draw_figure1(result.run_dir)  # a run trained just now by ensure_run
             paths = write_investigation(result.out_dir, n_boot=cfg.n_boot, seed=cfg.seed)
             print(f"report: {paths['html']}")
             print(f"gallery: {paths['gallery']}")
