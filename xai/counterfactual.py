@@ -49,6 +49,7 @@ from data.errors import ConfigError, ToolkitError
 from quality import metrics as qm
 from training.metrics import wilson_interval
 from training.predict import load_run, predict_proba
+from training.train import resolve_device
 from xai.interventions import INTERVENTIONS, TEXTURE_SHAPE, apply, shuffle_coverage
 from xai.lungs import lung_mask
 
@@ -649,14 +650,6 @@ def analyse_sweep(per_image: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0,
 
 # ----------------------------------------------------------------------------- the command
 
-def _device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was given but torch sees no CUDA device")
-    return name
-
-
 def _split_rows(predictions: pd.DataFrame, split: str) -> pd.DataFrame:
     rows = predictions[predictions["split"] == split].reset_index(drop=True)
     if rows.empty:
@@ -787,7 +780,7 @@ def run_counterfactuals(cfg: CounterfactualConfig, *, progress: bool = True) -> 
     t_start = time.perf_counter()
     seconds: dict[str, float] = {}
     run = load_run(cfg.run)
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device)
     # channels_last is ~1.5-2x faster for ResNets on CPU and gives the same outputs (to float rounding).
     model = copy.deepcopy(run.model).eval().to(device=device, memory_format=torch.channels_last)
     rows = _split_rows(pd.read_csv(run.run_dir / "predictions.csv"), cfg.split)

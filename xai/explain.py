@@ -29,6 +29,7 @@ from data.cache import load_resized
 from data.errors import ConfigError, ToolkitError
 from quality.measure import measure_image
 from quality.metrics import BOUNDING_BOX_METRICS, QUALITY_COLUMNS
+from training.train import resolve_device
 from training.predict import LoadedRun, load_run, predict_proba, resolve_run, to_model_input
 from xai.gradcam import gradcam_maps
 from xai.integrated_gradients import black_baseline, integrated_gradients
@@ -312,9 +313,7 @@ def explain(cfg: ExplainConfig) -> ExplainResult:
     predictions = pd.read_csv(run_dir / "predictions.csv")
     rows = _select_rows(cfg, predictions)
     root = _data_root(cfg, run, rows)
-    device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else ("cpu" if cfg.device == "auto" else cfg.device)
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was given but torch sees no CUDA device")
+    device = resolve_device(cfg.device)
     out = run_dir / "explain" / cfg.split
     (out / "maps").mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps({**asdict(cfg), "methods": list(cfg.methods),
