@@ -6,6 +6,8 @@ print one line and exit with status 2 instead of a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class ToolkitError(Exception):
     """Base class of every error the toolkit raises on bad input."""
@@ -30,3 +32,11 @@ class ConfigError(ToolkitError):
 
 class JoinError(ToolkitError):
     """Two tables keyed by ``image_id`` do not match one-to-one."""
+
+
+def first_few(values: Iterable[object], k: int = 5) -> str:
+    """Render at most ``k`` values for an error message, with a count of the rest."""
+    values = list(values)
+    shown = ", ".join(repr(v) for v in values[:k])
+    more = f" (+{len(values) - k} more)" if len(values) > k else ""
+    return f"[{shown}]{more}"

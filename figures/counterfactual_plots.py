@@ -341,6 +341,9 @@ def counterfactual_section(result: Mapping) -> tuple[str, str]:
     if notes.get("regions"):
         parts.append(f'<p class="note">{html.escape(notes["regions"])}</p>')
     figures = result.get("figures") or {}
+    if not figures and result.get("summary"):
+        figures = draw_counterfactual_figures(out_dir, pd.DataFrame(result["summary"]),
+                                              (result.get("texture_shape") or {}).get("rows"))
     parts.append(_img(out_dir / figures["dose_response"] if "dose_response" in figures else None,
                       "Mean change in P(pneumonia) against strength; lines: whole film, inside and outside the "
                       "lungs; error bars: bootstrap 95% CI; panels: true class."))

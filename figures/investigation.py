@@ -74,7 +74,9 @@ def beyond_correlation_sections(out_dir: Path, *, n_boot: int, seed: int) -> tup
     figs = out_dir / "figures"
     cf = out_dir / "counterfactual" / "counterfactual.json"
     if cf.is_file():
-        sections.append(counterfactual_section(json.loads(cf.read_text())))
+        result = json.loads(cf.read_text())
+        result["out_dir"] = str(cf.parent)  # wherever the folder now lives
+        sections.append(counterfactual_section(result))
     if (out_dir / "sanity.csv").is_file():
         from xai.sanity import sanity_verdict
 

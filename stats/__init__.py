@@ -14,7 +14,7 @@ Public API:
 from stats.analysis import analyse
 from stats.compare import GroupComparison, benjamini_hochberg, compare_groups, within_class_comparisons
 from stats.correlation import SpearmanResult, dose_response, spearman_with_ci
-from stats.join import join_on_image_id
+from data.join import join_on_image_id
 from stats.power import MinimalDetectableEffect, minimal_detectable_effect
 from stats.regression import RegressionResult, error_logistic_regression
 

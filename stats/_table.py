@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from data.errors import ConfigError
+from data.errors import ConfigError, first_few  # noqa: F401  (re-exported for stats)
 
 NORMAL = "NORMAL"
 PNEUMONIA = "PNEUMONIA"
@@ -21,14 +21,6 @@ OUTCOMES = ("TP", "TN", "FP", "FN")
 OUTCOME_TRUTH = {"TP": PNEUMONIA, "FN": PNEUMONIA, "TN": NORMAL, "FP": NORMAL}
 #: Outcome -> predicted label it implies.
 OUTCOME_PRED = {"TP": PNEUMONIA, "FP": PNEUMONIA, "TN": NORMAL, "FN": NORMAL}
-
-
-def first_few(values: Iterable[object], k: int = 5) -> str:
-    """Render at most ``k`` values for an error message, with a count of the rest."""
-    values = list(values)
-    shown = ", ".join(repr(v) for v in values[:k])
-    more = f" (+{len(values) - k} more)" if len(values) > k else ""
-    return f"[{shown}]{more}"
 
 
 def require_frame(table: object, name: str = "table") -> pd.DataFrame:

@@ -111,7 +111,7 @@ class CounterfactualConfig:
             (region interventions on a wrong mask would be meaningless).
         cache_dir, workers: decoded-image cache and decode processes.
         out: output folder (None: ``<run>/explain/<split>/counterfactual``).
-        plots: draw the figures.
+        plots: draw the figures (in the command; the report step draws them when missing).
     """
 
     run: str = "runs/latest"
@@ -827,12 +827,6 @@ def run_counterfactuals(cfg: CounterfactualConfig, *, progress: bool = True) -> 
                   "texture_shape": "texture_shape.csv", "config": "config.json", "json": "counterfactual.json"},
         "figures": {},
     }
-    if cfg.plots and not summary.empty:
-        t0 = time.perf_counter()
-        from figures.counterfactual_plots import draw_counterfactual_figures
-
-        result["figures"] = draw_counterfactual_figures(out, summary, texture["rows"])
-        seconds["plots"] = time.perf_counter() - t0
     seconds["total"] = time.perf_counter() - t_start
     result["seconds"] = seconds
     (out / "counterfactual.json").write_text(json.dumps(_jsonable(result), indent=2, allow_nan=False))
@@ -888,6 +882,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = parse_args(argv)
         result = run_counterfactuals(cfg)
+        if cfg.plots and result["summary"]:
+            # The CLI composes: figures (the last layer) draws the curves; the library never imports it.
+            from figures.counterfactual_plots import draw_counterfactual_figures
+
+            out = Path(result["out_dir"])
+            result["figures"] = draw_counterfactual_figures(out, pd.DataFrame(result["summary"]),
+                                                            result["texture_shape"]["rows"])
+            (out / "counterfactual.json").write_text(json.dumps(result, indent=2, allow_nan=False))
     except ToolkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

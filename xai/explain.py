@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from data.cache import load_resized
 from data.errors import ConfigError, ToolkitError
+from data.join import join_on_image_id
 from quality.measure import measure_image
 from quality.metrics import BOUNDING_BOX_METRICS, QUALITY_COLUMNS
 from training.train import resolve_device
@@ -393,8 +394,6 @@ def explain(cfg: ExplainConfig) -> ExplainResult:
         saliency = existing
     saliency = saliency.drop_duplicates(["image_id", "method", "target_class"], keep="last")
     saliency.to_csv(saliency_path, index=False)
-
-    from stats.join import join_on_image_id
 
     spine = wanted[["image_id", "path", "split", "label", "pred", "p_pneumonia", "p_recomputed", "correct",
                     "outcome", "error_confidence"]]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from data.errors import ConfigError, JoinError
-from stats.join import join_on_image_id
+from data.join import join_on_image_id
 
 
 def frames():

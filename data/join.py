@@ -7,8 +7,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from data.errors import ConfigError, JoinError
-from stats._table import first_few
+from data.errors import ConfigError, JoinError, first_few
 
 KEY = "image_id"
 _HOWS = ("inner", "left")
