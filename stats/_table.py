@@ -7,7 +7,7 @@ that contract and pull numeric columns out without mutating the input.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -138,3 +138,13 @@ def jsonable(obj: object) -> object:
     if obj is pd.NA or obj is pd.NaT:
         return None
     return nan_to_none(obj)
+
+
+class JsonFields:
+    """Mixin for result dataclasses: ``to_dict()`` with NaN as None and numpy scalars as Python."""
+
+    def to_dict(self) -> dict:
+        """JSON-safe dict of all fields (NaN -> None)."""
+        from dataclasses import asdict
+
+        return {k: nan_to_none(v) for k, v in asdict(self).items()}

@@ -22,9 +22,9 @@ from statsmodels.stats.multitest import multipletests
 
 from data.errors import ConfigError
 from stats._table import (
+    JsonFields,
     as_float_array,
     check_bootstrap,
-    nan_to_none,
     numeric_column,
     require_frame,
     validate_outcomes,
@@ -37,7 +37,7 @@ _BOOT_CELLS = 2_000_000  # bootstrap matrix cells per chunk (memory bound)
 
 
 @dataclass(frozen=True)
-class GroupComparison:
+class GroupComparison(JsonFields):
     """Mann-Whitney comparison of group ``a`` (1) against group ``b`` (2).
 
     Attributes:
@@ -72,9 +72,6 @@ class GroupComparison:
     n_boot: int
     reason: str | None = None
 
-    def to_dict(self) -> dict:
-        """JSON-safe dict of all fields (NaN -> None, numpy scalars -> Python)."""
-        return {k: nan_to_none(v) for k, v in asdict(self).items()}
 
 
 def rank_biserial_from_u(u1: float, n1: int, n2: int) -> float:

@@ -13,10 +13,10 @@ from scipy.stats import rankdata, spearmanr
 
 from data.errors import ConfigError
 from stats._table import (
+    JsonFields,
     NORMAL,
     as_float_array,
     check_bootstrap,
-    nan_to_none,
     numeric_column,
     require_columns,
     require_frame,
@@ -27,7 +27,7 @@ _BOOT_CELLS = 2_000_000
 
 
 @dataclass(frozen=True)
-class SpearmanResult:
+class SpearmanResult(JsonFields):
     """Spearman rank correlation of paired values.
 
     Attributes:
@@ -51,9 +51,6 @@ class SpearmanResult:
     n_boot: int
     reason: str | None = None
 
-    def to_dict(self) -> dict:
-        """JSON-safe dict (NaN -> None)."""
-        return {k: nan_to_none(v) for k, v in asdict(self).items()}
 
 
 def _bootstrap_rho(x: np.ndarray, y: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:

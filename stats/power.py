@@ -11,11 +11,11 @@ from scipy.stats import norm
 from statsmodels.stats.power import TTestIndPower
 
 from data.errors import ConfigError
-from stats._table import nan_to_none
+from stats._table import JsonFields
 
 
 @dataclass(frozen=True)
-class MinimalDetectableEffect:
+class MinimalDetectableEffect(JsonFields):
     """Smallest effect detectable with the requested power.
 
     Attributes:
@@ -38,9 +38,6 @@ class MinimalDetectableEffect:
     rank_biserial: float
     reason: str | None = None
 
-    def to_dict(self) -> dict:
-        """JSON-safe dict (NaN -> None)."""
-        return {k: nan_to_none(v) for k, v in self.__dict__.items()}
 
 
 def d_to_rank_biserial(d: float) -> float:
