@@ -62,19 +62,15 @@ def validate_outcomes(table: pd.DataFrame, name: str = "table") -> None:
             f"{name}.outcome must be one of {list(OUTCOMES)}; got {first_few(pd.unique(outcome[bad]))} "
             f"for image_id(s) {first_few(_row_ids(table, bad))}"
         )
-    implied = outcome.map(OUTCOME_TRUTH)
-    bad = (implied != table["label"]).to_numpy()
-    if bad.any():
-        raise ConfigError(
-            f"{name}: outcome contradicts label (expected TP/FN for PNEUMONIA, TN/FP for NORMAL) "
-            f"for image_id(s) {first_few(_row_ids(table, bad))}"
-        )
-    if "pred" in table.columns:
-        implied = outcome.map(OUTCOME_PRED)
-        bad = (implied != table["pred"]).to_numpy()
+    checks = [("label", OUTCOME_TRUTH, "TP/FN for PNEUMONIA, TN/FP for NORMAL"),
+              ("pred", OUTCOME_PRED, "TP/FP for PNEUMONIA, TN/FN for NORMAL")]
+    for column, implied_by_outcome, expected in checks:
+        if column not in table.columns:
+            continue  # label is required above; pred is optional
+        bad = (outcome.map(implied_by_outcome) != table[column]).to_numpy()
         if bad.any():
             raise ConfigError(
-                f"{name}: outcome contradicts pred (expected TP/FP for PNEUMONIA, TN/FN for NORMAL) "
+                f"{name}: outcome contradicts {column} (expected {expected}) "
                 f"for image_id(s) {first_few(_row_ids(table, bad))}"
             )
 
