@@ -21,6 +21,7 @@ from stats._table import (
 from stats.compare import within_class_comparisons
 from stats.correlation import dose_response
 from stats.power import minimal_detectable_effect
+from stats.primary import PRIMARY_METRICS
 from stats.regression import RegressionResult, error_logistic_regression
 from stats.verdict import verdicts
 from training.metrics import SMALL_SPLIT, wilson_interval
@@ -77,9 +78,10 @@ def small_split_warning(acc: dict) -> str | None:
 
 
 def _default_regression_metrics(table: pd.DataFrame, quality: list[str], localisation: list[str]) -> list[str]:
-    """One primary predictor per hypothesis: laplacian var, RMS contrast, first complete ``*_lung_share``."""
+    """One primary predictor per hypothesis: laplacian var, RMS contrast, the primary localisation metric."""
     chosen = [m for m in ("q_laplacian_var", "q_rms_contrast") if m in quality]
-    shares = [m for m in localisation if m.endswith("_lung_share") and table[m].notna().all()]
+    primary = PRIMARY_METRICS["saliency_outside_lungs"]
+    shares = [m for m in localisation if m == primary and table[m].notna().all()]
     return chosen + shares[:1]
 
 
@@ -111,7 +113,7 @@ def analyse(
         seed: bootstrap seed.
         regression_metrics: predictors of interest in the logistic regressions;
             default one per hypothesis: ``q_laplacian_var``, ``q_rms_contrast``
-            and the first ``*_lung_share`` without NaN (fewer predictors keep the
+            and the primary localisation metric when complete (fewer predictors keep the
             events-per-predictor rule satisfiable).
 
     Returns:

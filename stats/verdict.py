@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from stats._table import nan_to_none
+from stats.primary import PRIMARY_METRICS
 
 SUPPORTED, OPPOSITE, NO_EVIDENCE, NOT_TESTED, MIXED = (
     "supported", "opposite", "no evidence", "not tested", "mixed")
@@ -60,7 +61,7 @@ HYPOTHESES = (
                {"q_rms_contrast": -1, "q_michelson": -1, "q_dynamic_range": -1}, "quality"),
     Hypothesis("saliency_outside_lungs",
                "cues outside the lungs drive false positives (less FP saliency inside the lungs)",
-               {"_lung_share": -1}, "localisation", suffix_match=False),
+               {PRIMARY_METRICS["saliency_outside_lungs"]: -1}, "localisation", suffix_match=False),
 )
 
 

@@ -251,8 +251,10 @@ def _explain_batch(run: LoadedRun, images: np.ndarray, rows: pd.DataFrame, masks
         xs, target = x[torch.as_tensor(subset)], classes[subset]
         roles = _roles(rows.iloc[subset].reset_index(drop=True), target)
         results = {}
+        raws = {}
         if "gradcam" in methods:
-            results["gradcam"] = (gradcam_maps(model, xs, target, target_layer=layer), None)
+            shown, raws["gradcam"] = gradcam_maps(model, xs, target, target_layer=layer, return_raw=True)
+            results["gradcam"] = (shown, None)
         if "ig" in methods:
             res = integrated_gradients(model, xs, target, baseline=black_baseline(xs, run.mean, run.std),
                                        tol=cfg.ig_tol, start_steps=cfg.ig_steps, max_steps=cfg.ig_max_steps)
@@ -260,7 +262,9 @@ def _explain_batch(run: LoadedRun, images: np.ndarray, rows: pd.DataFrame, masks
         for method, (method_maps, res) in results.items():
             for k, i in enumerate(subset):
                 row = {"image_id": rows["image_id"].iat[i], "method": method, "target_class": int(target[k]),
-                       "target_roles": roles[k], **saliency_summary(method_maps[k], masks[i].mask)}
+                       "target_roles": roles[k],
+                       **saliency_summary(method_maps[k], masks[i].mask,
+                                          raw=raws[method][k] if method in raws else None)}
                 if res is not None:
                     row.update(ig_completeness_error=float(res.completeness_error[k]), ig_steps=int(res.steps_used[k]))
                 saliency.append(row)

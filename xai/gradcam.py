@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import cv2
 import numpy as np
 import torch
 from pytorch_grad_cam import GradCAM
@@ -32,6 +33,25 @@ class _CheckedTarget(ClassifierOutputTarget):
         return super().__call__(model_output)
 
 
+class _GradCAMKeepRaw(GradCAM):
+    """GradCAM that also keeps the raw class-activation map of each image.
+
+    The raw map is the gradient-weighted sum of the target layer's channels
+    *before* pytorch_grad_cam's ReLU and per-image min-max, bilinearly resized to
+    the input (the same ``cv2.resize`` the library uses). Its ranking of pixels
+    does not depend on where a ReLU cuts, which the localisation statistics need.
+    """
+
+    def compute_cam_per_layer(self, input_tensor, targets, eigen_smooth):
+        activations = [a.cpu().data.numpy() for a in self.activations_and_grads.activations]
+        grads = [g.cpu().data.numpy() for g in self.activations_and_grads.gradients]
+        if activations and grads:
+            cam = self.get_cam_image(input_tensor, self.target_layers[0], None, activations[0], grads[0], False)
+            size = self.get_target_width_height(input_tensor)
+            self.raw_maps.append(np.stack([cv2.resize(np.float32(c), size) for c in cam]))
+        return super().compute_cam_per_layer(input_tensor, targets, eigen_smooth)
+
+
 def gradcam_maps(
     model: nn.Module,
     x: torch.Tensor,
@@ -39,7 +59,8 @@ def gradcam_maps(
     *,
     target_layer: nn.Module | None = None,
     batch_size: int = 16,
-) -> np.ndarray:
+    return_raw: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Grad-CAM heat maps for a batch of model inputs.
 
     One ``GradCAM`` object (one set of hooks) serves all batches; the hooks are
@@ -59,9 +80,12 @@ def gradcam_maps(
         target_layer: layer whose activations are used; default
             :func:`xai.models_util.target_layer_for`.
         batch_size: images per forward/backward pass, >= 1.
+        return_raw: also return the raw maps (before ReLU and min-max, resized;
+            any sign, in the units of the explained output per activation).
 
     Returns:
-        float32 array (N, H, W) with values in [0, 1], no NaN.
+        float32 array (N, H, W) with values in [0, 1], no NaN; with
+        ``return_raw``, ``(maps, raw)`` with raw float32 (N, H, W).
 
     Raises:
         ConfigError: bad shapes, batch size or class indices.
@@ -73,12 +97,14 @@ def gradcam_maps(
     n, _, height, width = x.shape
     target_arr = as_target_array(targets, n)
     if n == 0:
-        return np.zeros((0, height, width), dtype=np.float32)
+        empty = np.zeros((0, height, width), dtype=np.float32)
+        return (empty, empty.copy()) if return_raw else empty
     layer = target_layer if target_layer is not None else target_layer_for(model)
     device = model_device(model)
     maps: list[np.ndarray] = []
     try:
-        with torch.enable_grad(), GradCAM(model=model, target_layers=[layer]) as cam:
+        with torch.enable_grad(), _GradCAMKeepRaw(model=model, target_layers=[layer]) as cam:
+            cam.raw_maps = []
             for start in range(0, n, int(batch_size)):
                 stop = min(start + int(batch_size), n)
                 # A fresh leaf that requires grad: keeps x untouched and makes the
@@ -92,4 +118,8 @@ def gradcam_maps(
         raise ConfigError(f"Grad-CAM failed for some of {n} images (an IndexError inside pytorch_grad_cam)")
     out = np.concatenate(maps, axis=0)
     out = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
-    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+    out = np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+    if not return_raw:
+        return out
+    raw = np.concatenate(cam.raw_maps, axis=0).astype(np.float32)
+    return out, np.nan_to_num(raw, nan=0.0, posinf=0.0, neginf=0.0)

@@ -80,6 +80,21 @@ def _last_conv_block(module: nn.Module) -> nn.Module | None:
     return last
 
 
+def _after_conv_head(module: nn.Module, conv_head: nn.Module) -> nn.Module:
+    """The normalisation + activation that follows ``conv_head`` (timm: ``bn2``), else ``conv_head``.
+
+    timm's ``bn2`` is a ``BatchNormAct2d`` (BN then the activation), whose output is
+    what ``forward_head`` pools. Older timm versions split it into ``bn2`` + ``act2``.
+    """
+    act2 = getattr(module, "act2", None)
+    bn2 = getattr(module, "bn2", None)
+    if isinstance(act2, nn.Module) and not isinstance(act2, nn.Identity):
+        return act2
+    if isinstance(bn2, nn.Module) and not isinstance(bn2, nn.Identity):
+        return bn2
+    return conv_head
+
+
 def target_layer_for(model: nn.Module) -> nn.Module:
     """Find the last convolutional block of a classifier, for Grad-CAM.
 
@@ -88,8 +103,12 @@ def target_layer_for(model: nn.Module) -> nn.Module:
     1. a module (the model or any submodule, e.g. a fastai ``TimmBody``) with a
        ``layer4`` stage (torchvision ResNet): ``layer4[-1]``;
     2. a module with a ``conv_head`` Conv2d (timm EfficientNet, e.g.
-       ``tf_efficientnet_lite0``): ``conv_head``, the last convolution, whose
-       output is the final 7x7 feature map before BN/activation and pooling;
+       ``tf_efficientnet_lite0``): the module right after it that normalises and
+       rectifies it (timm's ``bn2``, a ``BatchNormAct2d``), i.e. the rectified
+       feature map the pooling head consumes, like ResNet's ``layer4[-1]``
+       (hooking ``conv_head`` itself would add BatchNorm's spatially constant
+       offset before the ReLU and change which cells survive); ``conv_head``
+       only when there is no such module;
     3. a fastai-style ``nn.Sequential(body, head)`` whose head has no Conv2d:
        the last child of the body that contains a Conv2d, entering a stage
        container to return its last block (for a ResNet body: the last
@@ -114,7 +133,7 @@ def target_layer_for(model: nn.Module) -> nn.Module:
             return stage[-1]
         head = getattr(module, "conv_head", None)
         if isinstance(head, nn.Conv2d):
-            return head
+            return _after_conv_head(module, head)
     if isinstance(model, nn.Sequential) and len(model) >= 2:
         body, head = model[0], model[-1]
         if _has_conv(body) and not _has_conv(head):

@@ -65,7 +65,7 @@ def test_null_dataset_gives_no_evidence_with_numbers():
 def test_planted_effects_supported_and_opposite():
     shifts = {"q_laplacian_var": {"FP": -1.2},        # FPs blurrier: supports blur
               "q_rms_contrast": {"FP": +1.2},         # FPs higher contrast: opposite of hypothesis
-              "gradcam_lung_share": {"FP": -1.5}}     # less saliency in lungs: supports
+              "gradcam_lung_rank_ratio_k10": {"FP": -1.5}}  # less saliency in lungs: supports
     out = run(make_table(COUNTS, seed=1, shifts=shifts))
     blur = verdict(out, "blur")
     assert blur["status"] == "supported" and "q_laplacian_var: SUPPORTED" in blur["statement"]

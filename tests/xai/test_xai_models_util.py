@@ -39,7 +39,15 @@ def test_tiny_cnn_last_conv(tiny_cnn):
 def test_timm_efficientnet_lite0():
     timm = pytest.importorskip("timm")
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=2)
-    assert target_layer_for(model) is model.conv_head
+    layer = target_layer_for(model)
+    assert layer is model.bn2  # BN + activation after conv_head: the rectified map the head pools
+    x = torch.randn(1, 3, 64, 64)
+    seen = {}
+    handle = layer.register_forward_hook(lambda m, i, o: seen.setdefault("out", o.detach().clone()))
+    with torch.no_grad():
+        features = model.forward_features(x)
+    handle.remove()
+    assert torch.equal(seen["out"], features) and float(seen["out"].min()) >= 0.0
 
 
 def test_no_conv_raises_naming_the_type():
@@ -65,4 +73,4 @@ def test_real_fastai_models():
     model = learner.create_vision_model(resnet18, n_out=2, pretrained=False)
     assert target_layer_for(model) is model[0][-1][-1]
     timm_model, _ = learner.create_timm_model("tf_efficientnet_lite0", n_out=2, pretrained=False)
-    assert target_layer_for(timm_model) is timm_model[0].model.conv_head
+    assert target_layer_for(timm_model) is timm_model[0].model.bn2
