@@ -378,19 +378,29 @@ def plot_sanity(df: pd.DataFrame, path: str | Path) -> Path:
     path = Path(path)
     if df is None or len(df) == 0:
         return _empty(path, "no sanity-check results")
+    null = df[df["step"] < 0]
+    df = df[df["step"] >= 0]
     steps = list(dict.fromkeys(df.sort_values("step")["layer"]))
-    fig, axes = figure(1, 2, figsize=(max(7.0, 0.55 * len(steps) + 4), 3.4), squeeze=False)
-    for ax, metric in zip(axes[0], ("spearman", "ssim")):
+    metrics = [m for m in ("spearman_signed", "spearman_abs") if m in df] or ["spearman"]
+    metrics.append("ssim")
+    fig, axes = figure(1, len(metrics), figsize=(max(7.0, 0.3 * len(steps) + 3) * len(metrics) / 2, 3.4),
+                       squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
         for method in dict.fromkeys(df["method"]):
+            colour = METHOD_COLOURS.get(method, None)
             part = df[df["method"] == method].groupby("step", sort=True)[metric]
             mean, sd = part.mean(), part.std().fillna(0)
-            ax.errorbar(mean.index, mean.values, yerr=sd.values, marker="o", ms=4, capsize=3,
-                        color=METHOD_COLOURS.get(method, None), label=method)
-        ax.set_xticks(range(len(steps)), steps, rotation=45, ha="right", fontsize=7)
-        ax.set_ylim(-0.3, 1.05)
+            ax.errorbar(mean.index, mean.values, yerr=sd.values, marker="o", ms=3, capsize=2,
+                        color=colour, label=method)
+            ref = null.loc[null["method"] == method, metric] if metric in null else pd.Series(dtype=float)
+            if len(ref) and ref.notna().any():
+                ax.axhline(float(ref.mean()), color=colour, lw=1.0, ls="--",
+                           label=f"{method}: null (maps of other images)")
+        ax.set_xticks(range(len(steps)), steps, rotation=60, ha="right", fontsize=6)
+        ax.set_ylim(-0.5, 1.05)
         ax.axhline(0, color="#8c959f", lw=0.8)
-        ax.set_title(f"{metric} (original vs randomised), mean +- sd")
-        ax.set_xlabel("layers randomised, cumulative from the head")
+        ax.set_title(f"{metric.replace('_', ' ')} (original vs randomised)", fontsize=9)
+        ax.set_xlabel("blocks randomised, cumulative from the head")
     axes[0][0].legend(frameon=False, fontsize=8)
     fig.tight_layout()
     save(fig, path)
@@ -448,14 +458,22 @@ def sanity_section(verdict: pd.DataFrame | Sequence[Mapping], figures: Mapping[s
     title = "Sanity check of the saliency maps (cascading model randomisation)"
     frame = verdict if isinstance(verdict, pd.DataFrame) else pd.DataFrame(list(verdict or []))
     parts = ['<p class="note">Adebayo et al. 2018: the model\'s layers are re-initialised from the head down, '
-             "one more at each step; maps that barely change when the weights they explain are destroyed reflect "
-             "the input (edges, brightness), not the model. Similarity: Spearman rank correlation and SSIM "
-             "between the original and the randomised maps (|IG| as in the paper).</p>"]
+             "one block more at each step; maps that barely change when the weights they explain are destroyed "
+             "reflect the input (edges, brightness), not the model. Similarity: Spearman rank correlation of the "
+             "signed and of the absolute maps, and SSIM, between the original and the randomised maps. The "
+             "reference is the similarity of the original maps of different images (dashed lines): a map is "
+             "destroyed when it is no more like its original than an unrelated image's map (floored at 0, + 0.1). "
+             "The verdict reads the last step and the mean of the deeper half of the cascade. A method whose "
+             "maps are constant has nothing to compare: NOT TESTED, never a pass.</p>"]
     for r in frame.to_dict("records"):
-        colour = "#1a7f37" if r.get("passed") else "#cf222e"
+        status = str(r.get("status") or ("pass" if r.get("passed") else "fail"))
+        colour = {"pass": "#1a7f37", "fail": "#cf222e"}.get(status, "#9a6700")
+        rests = (f"Rests on {r.get('n_images', 'n/a')} image(s); excluded: {r.get('n_excluded', 0)}"
+                 + (f" ({r.get('excluded_reason')})" if r.get("excluded_reason") else "") + ".")
         parts.append(f'<div class="verdict" style="--status: {colour}"><p class="claim">'
-                     f'{"PASS" if r.get("passed") else "FAIL"}: {html.escape(str(r.get("method")))}</p>'
-                     f'<p>{html.escape(str(r.get("statement", "")))}</p></div>')
+                     f'{html.escape(status.upper())}: {html.escape(str(r.get("method")))}</p>'
+                     f'<p>{html.escape(str(r.get("statement", "")))}</p>'
+                     f'<p class="note">{html.escape(rests)}</p></div>')
     if frame.empty:
         parts.append('<p class="missing">Sanity check not run.</p>')
     figures = figures or {}

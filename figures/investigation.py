@@ -92,7 +92,7 @@ def beyond_correlation_sections(out_dir: Path, *, n_boot: int, seed: int) -> tup
             paths["maps"] = figs / "sanity_maps.png"
         sections.append(sanity_section(verdict, paths))
         warnings += [f"{row.method} map FAILED the randomisation sanity check: not the model's reasoning"
-                     for row in verdict.itertuples() if not row.passed and row.n_steps > 0]
+                     for row in verdict.itertuples() if row.status == "fail"]
     if (out_dir / "faithfulness.csv").is_file():
         from xai.faithfulness import faithfulness_summary
 

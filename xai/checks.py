@@ -10,6 +10,7 @@ Each check writes its tables next to the explain outputs, where the report step
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,10 +78,11 @@ def run_checks(out_dir: str | Path, run_dir: str | Path, cfg: ChecksConfig) -> d
         frame, maps, saved = sanity_from_explain(out_dir, run.model, run.mean, run.std,
                                                  n_images=cfg.sanity_images, seed=cfg.seed)
         frame.to_csv(out_dir / "sanity.csv", index=False)
+        (out_dir / "sanity_excluded.json").write_text(json.dumps(saved["excluded"]))
         np.savez_compressed(out_dir / "sanity_maps.npz", image=saved["images"][0],
                             **{m: np.stack([step[0] for step in maps[m]]) for m in maps})
         verdict = sanity_verdict(frame)
-        done["sanity"] = {m: ("PASS" if ok else "FAIL") for m, ok in zip(verdict["method"], verdict["passed"])}
+        done["sanity"] = {m: status.upper() for m, status in zip(verdict["method"], verdict["status"])}
     if cfg.faithfulness:
         from xai.faithfulness import faithfulness_from_explain, mean_curves
 

@@ -37,6 +37,7 @@ from xai.integrated_gradients import black_baseline, integrated_gradients
 from xai.lungs import lung_mask
 from xai.models_util import BinaryLogOdds, target_layer_for
 from xai.checks import ChecksConfig, run_checks
+from xai.exclusions import blank_unconverged_ig
 from xai.summarize import saliency_summary
 
 METHODS = ("gradcam", "ig")
@@ -405,6 +406,8 @@ def explain(cfg: ExplainConfig) -> ExplainResult:
     table = join_on_image_id(spine, geometry, left_name="predictions", right_name="geometry")
     table = join_on_image_id(table, quality, left_name="predictions", right_name="quality")
     wide = wide_saliency(saliency, wanted)
+    if any(c.startswith("ig_") for c in wide.columns):  # unconverged IG maps: excluded, counted, reason kept
+        wide = blank_unconverged_ig(wide, cfg.ig_tol)
     table = join_on_image_id(table, wide, left_name="predictions", right_name="saliency", how="left")
     table["explained"] = table["image_id"].isin(full_ids)
     table.to_csv(out / "table.csv", index=False)

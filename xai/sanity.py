@@ -12,22 +12,36 @@ brightness), not the model's reasoning.
 
 Conventions:
 
-* Integrated Gradients is compared in absolute value, as in the paper (the sign
-  of an attribution can flip under randomisation while the magnitude pattern
-  stays, and it is the magnitude pattern a reader sees). Grad-CAM maps are
-  non-negative already.
+* Every map is compared twice, signed and in absolute value (Adebayo et al.
+  report both: the sign of an attribution can flip under randomisation while the
+  magnitude pattern stays). Grad-CAM maps are non-negative, so both agree there.
+  ``spearman`` is the method's primary comparison (absolute for IG, the map for
+  Grad-CAM); ``spearman_signed`` and ``spearman_abs`` are both kept.
+* A null reference gives the threshold a meaning: the similarity between the
+  original maps of *different* images (same model, same method). Film-shaped
+  maps of chest X-rays resemble each other whatever the model does; a
+  randomised map is "destroyed" when it is no more like the original than the
+  map of an unrelated image is (within ``tolerance``).
+* The verdict reads the whole cascade curve, not its last point (see
+  :func:`sanity_verdict`).
+* A constant original map has no ranking to compare: its Spearman is NaN and
+  the image is excluded (counted); a method with no comparable image is
+  "not tested", never a pass. A constant randomised map (e.g. an all-zero
+  Grad-CAM) shares no rank information with a non-constant original: 0.
 * Maps are explained on :class:`xai.models_util.BinaryLogOdds` (the log-odds of
   the target class), like the explain step.
 * For SSIM each map is min-max scaled to [0, 1] first (randomised models produce
   maps on wildly different scales; SSIM needs a common ``data_range``), then
   ``data_range`` is the range spanned by the two scaled maps (1 unless a map is
   constant).
-* A constant randomised map (e.g. an all-zero Grad-CAM) shares no rank
-  information with a non-constant original: its Spearman is 0, not NaN.
 * Re-initialisation calls ``reset_parameters()`` of every submodule that has it
   (Conv, Linear: Kaiming-uniform; BatchNorm: weight 1, bias 0, running stats
   reset) under a seeded, forked torch RNG; the caller's model and global RNG
   are untouched.
+* Blocks: the cascade walks every stage block from the top down, for a
+  torchvision/timm CNN, a fastai ``Sequential(body, head)`` around a ResNet body,
+  or a fastai ``TimmBody`` around a timm EfficientNet (its ``blocks`` stages,
+  one step per block).
 """
 
 from __future__ import annotations
@@ -49,11 +63,15 @@ from xai.models_util import IMAGENET_MEAN, IMAGENET_STD, BinaryLogOdds, as_targe
 
 #: A map function: (model with 2 logits, normalised x (N, 3, H, W), targets (N,)) -> maps (N, H, W).
 MapFn = Callable[[nn.Module, torch.Tensor, np.ndarray], np.ndarray]
-#: Methods whose maps are compared in absolute value.
+#: Methods whose primary comparison is in absolute value.
 ABSOLUTE = ("ig",)
+#: Spearman above which a method fails when no null reference exists (a single image).
 DEFAULT_THRESHOLD = 0.5
+#: How far above the null reference (maps of unrelated images) a randomised map may stay.
+DEFAULT_TOLERANCE = 0.1
+PASS, FAIL, NOT_TESTED = "pass", "fail", "not tested"
 
-_CONTAINERS = (nn.Sequential, nn.ModuleList)
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 
 # ----------------------------------------------------------------------------- which blocks, in which order
@@ -71,9 +89,16 @@ def _is_stage(module: nn.Module) -> bool:
     return isinstance(module, _CONTAINERS) and sum(_has_conv(c) for c in module.children()) >= 2
 
 
+def _is_wrapper(module: nn.Module) -> bool:
+    """A module around exactly one parameterised child (fastai's ``TimmBody``, a ``BinaryLogOdds``)."""
+    return sum(_has_params(c) for c in module.children()) == 1 and not any(
+        True for _ in module.parameters(recurse=False))
+
+
 def _leaves(module: nn.Module, prefix: str, root: bool) -> list[tuple[str, nn.Module]]:
-    """Blocks of a network: descend through the root, containers and modules that hold stages."""
-    descend = root or isinstance(module, _CONTAINERS) or any(_is_stage(c) for c in module.children())
+    """Blocks of a network: descend through the root, containers, wrappers and modules that hold stages."""
+    descend = (root or isinstance(module, _CONTAINERS) or any(_is_stage(c) for c in module.children())
+               or (_is_wrapper(module) and _has_conv(module)))
     if descend and any(True for _ in module.children()):
         out = []
         for name, child in module.named_children():
@@ -189,13 +214,21 @@ def _scaled(a: np.ndarray) -> np.ndarray:
     return np.zeros_like(a, dtype=np.float64) if hi - lo <= 0 else (a.astype(np.float64) - lo) / (hi - lo)
 
 
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    if np.ptp(a) == 0:
+        return float("nan")
+    if np.ptp(b) == 0:
+        return 0.0
+    return float(spearmanr(a.ravel(), b.ravel())[0])
+
+
 def map_similarity(original: np.ndarray, randomised: np.ndarray, *, absolute: bool = False) -> tuple[float, float]:
     """Spearman rank correlation and SSIM of two maps (see the module conventions).
 
     Args:
         original: (H, W) map of the original model.
         randomised: (H, W) map of the randomised model.
-        absolute: compare absolute values (IG).
+        absolute: compare absolute values.
 
     Returns:
         (spearman in [-1, 1] or NaN when the original is constant, ssim in [-1, 1]).
@@ -205,12 +238,7 @@ def map_similarity(original: np.ndarray, randomised: np.ndarray, *, absolute: bo
         raise ConfigError(f"maps must be 2-D of equal shape, got {a.shape} and {b.shape}")
     if absolute:
         a, b = np.abs(a), np.abs(b)
-    if np.ptp(a) == 0:
-        rho = float("nan")
-    elif np.ptp(b) == 0:
-        rho = 0.0
-    else:
-        rho = float(spearmanr(a.ravel(), b.ravel())[0])
+    rho = _spearman(a, b)
     sa, sb = _scaled(a), _scaled(b)
     data_range = max(sa.max(), sb.max()) - min(sa.min(), sb.min())
     if data_range == 0:
@@ -220,6 +248,37 @@ def map_similarity(original: np.ndarray, randomised: np.ndarray, *, absolute: bo
         win = win if win % 2 else win - 1
         ssim = float(structural_similarity(sa, sb, data_range=data_range, win_size=max(win, 3)))
     return rho, ssim
+
+
+def _compare(original: np.ndarray, other: np.ndarray, method: str) -> dict[str, float]:
+    """``spearman`` (primary), ``spearman_signed``, ``spearman_abs``, ``ssim`` of two maps."""
+    signed, ssim_signed = map_similarity(original, other, absolute=False)
+    absolute, ssim_abs = map_similarity(original, other, absolute=True)
+    primary_abs = method in ABSOLUTE
+    return {"spearman": absolute if primary_abs else signed, "spearman_signed": signed, "spearman_abs": absolute,
+            "ssim": ssim_abs if primary_abs else ssim_signed}
+
+
+def null_reference(maps: np.ndarray, method: str) -> pd.DataFrame:
+    """Similarity of the original maps of *different* images: the level that means "unrelated".
+
+    Args:
+        maps: (N, H, W) original maps of N >= 2 images.
+        method: method name (which comparison is primary).
+
+    Returns:
+        One row per ordered pair i != j: ``image, other, spearman, spearman_signed,
+        spearman_abs, ssim`` (empty when N < 2).
+    """
+    rows = []
+    for i in range(len(maps)):
+        for j in range(len(maps)):
+            if i != j:
+                rows.append({"image": i, "other": j, **_compare(maps[i], maps[j], method)})
+    return pd.DataFrame(rows, columns=["image", "other", *SIMILARITY])
+
+
+SIMILARITY = ("spearman", "spearman_signed", "spearman_abs", "ssim")
 
 
 # ----------------------------------------------------------------------------- the check
@@ -256,10 +315,12 @@ def saliency_sanity(model: nn.Module, x: torch.Tensor, targets, *,
 
     Returns:
         DataFrame with one row per method x step x image: ``method, step``
-        (0 = original, k = k blocks randomised), ``layer`` (name of the block
-        randomised last; ``original`` at step 0), ``image`` (index),
-        ``spearman, ssim``. With ``return_maps``: ``(frame, {method: [maps at
-        step 0, step 1, ...]})``, each (N, H, W).
+        (0 = original, k = k blocks randomised, -1 = the null reference: mean
+        similarity of this image's original map with the other images' original
+        maps), ``layer`` (name of the block randomised last; ``original`` at step
+        0), ``image`` (index), ``spearman`` (primary: |map| for IG),
+        ``spearman_signed``, ``spearman_abs``, ``ssim``. With ``return_maps``:
+        ``(frame, {method: [maps at step 0, step 1, ...]})``, each (N, H, W).
 
     Raises:
         ConfigError: bad input, no parameters, unknown method.
@@ -280,8 +341,10 @@ def saliency_sanity(model: nn.Module, x: torch.Tensor, targets, *,
     rows = []
     for name, maps in originals.items():
         for i in range(len(maps)):
-            rho, ssim = map_similarity(maps[i], maps[i], absolute=name in ABSOLUTE)
-            rows.append({"method": name, "step": 0, "layer": "original", "image": i, "spearman": rho, "ssim": ssim})
+            rows.append({"method": name, "step": 0, "layer": "original", "image": i, **_compare(maps[i], maps[i], name)})
+        null = null_reference(maps, name)
+        for r in null.groupby("image")[list(SIMILARITY)].mean().reset_index().to_dict("records"):
+            rows.append({"method": name, "step": -1, "layer": "null (other images)", **r})
     for k, (layer_name, modules) in enumerate(steps, start=1):
         reinitialise(modules, int(seed) * 1000 + k)
         work.eval()
@@ -289,57 +352,118 @@ def saliency_sanity(model: nn.Module, x: torch.Tensor, targets, *,
             maps = np.asarray(fn(work, x, target_arr))
             all_maps[name].append(maps)
             for i in range(len(maps)):
-                rho, ssim = map_similarity(originals[name][i], maps[i], absolute=name in ABSOLUTE)
-                rows.append({"method": name, "step": k, "layer": layer_name, "image": i, "spearman": rho,
-                             "ssim": ssim})
-    frame = pd.DataFrame(rows, columns=["method", "step", "layer", "image", "spearman", "ssim"])
+                rows.append({"method": name, "step": k, "layer": layer_name, "image": i,
+                             **_compare(originals[name][i], maps[i], name)})
+    frame = pd.DataFrame(rows, columns=["method", "step", "layer", "image", *SIMILARITY])
     return (frame, all_maps) if return_maps else frame
 
 
-def sanity_verdict(df: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD) -> pd.DataFrame:
-    """PASS / FAIL per method from the similarity at full randomisation (the last step).
+def _curve(part: pd.DataFrame, column: str) -> pd.Series:
+    """Mean similarity per cascade step (1..K), NaN images left out."""
+    return part[part["step"] > 0].groupby("step", sort=True)[column].mean()
 
-    A method FAILS when its mean Spearman correlation between original and fully
-    randomised maps is above ``threshold``: the maps barely change when the
-    weights they claim to explain are destroyed.
+
+def sanity_verdict(df: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD,
+                   tolerance: float = DEFAULT_TOLERANCE) -> pd.DataFrame:
+    """PASS / FAIL / NOT TESTED per method, from the whole cascade curve against the null reference.
+
+    Images whose original map is constant (Spearman NaN at every step) are
+    excluded and counted. With no comparable image left, or no randomisation
+    step, the method is "not tested" (never a pass).
+
+    The reference level is the null reference (mean similarity of maps of
+    different images, step -1, floored at 0), when it exists (>= 2 images); else
+    ``threshold`` (the classic absolute rule). Per comparison (signed and absolute) the curve
+    of mean Spearman per step is compared with ``reference + tolerance``. A
+    method PASSES when, for both comparisons, the last step *and* the mean of
+    the deeper half of the cascade (the steps where most weights are random) are
+    at or below that level: the maps become no more like the originals than the
+    maps of unrelated images. Otherwise it FAILS.
 
     Args:
-        df: :func:`saliency_sanity` output.
-        threshold: Spearman above which a method fails.
+        df: :func:`saliency_sanity` output (older frames without the signed /
+            absolute / null columns are read with ``spearman`` alone and ``threshold``).
+        threshold: Spearman level without a null reference.
+        tolerance: allowed excess over the null reference.
 
     Returns:
-        One row per method: ``method, n_images, n_steps, final_layer,
-        spearman_final`` (mean), ``spearman_final_max``, ``ssim_final`` (mean),
-        ``spearman_first`` (mean after the head alone), ``passed`` (bool) and
+        One row per method: ``method, status`` (pass / fail / not tested),
+        ``passed`` (bool, True only for pass), ``n_images`` (compared),
+        ``n_excluded`` and ``excluded_reason``, ``n_steps, final_layer``,
+        ``spearman_final`` (mean, primary), ``spearman_final_max``,
+        ``spearman_signed_final``, ``spearman_abs_final``, ``ssim_final``,
+        ``spearman_first``, ``spearman_deep_half`` (mean of the deeper half),
+        ``null_spearman``, ``null_spearman_signed``, ``null_spearman_abs``,
+        ``reference`` (what the curve is compared with), ``destroyed_at`` (first
+        block at which both comparisons reach the reference; '' if never) and
         ``statement`` (plain language, with numbers).
     """
+    columns = ["method", "status", "passed", "n_images", "n_excluded", "excluded_reason", "n_steps", "final_layer",
+               "spearman_final", "spearman_final_max", "spearman_signed_final", "spearman_abs_final", "ssim_final",
+               "spearman_first", "spearman_deep_half", "null_spearman", "null_spearman_signed", "null_spearman_abs",
+               "reference", "destroyed_at", "statement"]
     rows = []
     for method, part in df.groupby("method", sort=False):
-        last = int(part["step"].max())
+        name = {"gradcam": "Grad-CAM", "ig": "Integrated Gradients"}.get(method, method)
+        comparisons = [c for c in ("spearman_signed", "spearman_abs") if c in part] or ["spearman"]
+        steps_part = part[part["step"] > 0]
+        comparable = steps_part.groupby("image")["spearman"].apply(lambda v: v.notna().any())
+        keep = set(comparable[comparable].index)
+        n_all = int(part.loc[part["step"] >= 0, "image"].nunique())
+        n_excl = n_all - len(keep) if len(steps_part) else 0
+        reason = f"{n_excl} image(s) with a constant original map (no ranking to compare)" if n_excl else ""
+        part = part[part["image"].isin(keep) | (part["step"] == 0)] if len(steps_part) else part
+        last = int(part["step"].max()) if len(part) else 0
+        null = part[part["step"] == -1]
+        null_vals = {c: float(null[c].mean()) if c in null and len(null) else float("nan")
+                     for c in ("spearman", "spearman_signed", "spearman_abs")}
+        row = {"method": method, "n_images": len(keep), "n_excluded": n_excl, "excluded_reason": reason,
+               "n_steps": max(last, 0), **{f"null_{k}": v for k, v in null_vals.items()}}
+        if last <= 0 or not keep:
+            why = "no randomisation step ran" if last <= 0 else reason
+            rows.append({**row, "status": NOT_TESTED, "passed": False, "final_layer": "",
+                         "reference": float("nan"), "destroyed_at": "",
+                         "statement": f"{name}: NOT TESTED ({why}); no conclusion either way."})
+            continue
         final = part[part["step"] == last]
-        first = part[part["step"] == min(1, last)]
+        first = part[part["step"] == 1]
+        curves = {c: _curve(part, c) for c in comparisons}
+        has_null = len(null) > 0 and not np.isnan(null_vals["spearman"])
+        # floored at 0: maps of unrelated images may anti-correlate (a lesion here vs there); a destroyed map
+        # need only be unrelated (rho ~ 0), not anti-correlated
+        refs = {c: (max(null_vals.get(c, null_vals["spearman"]), 0.0) + tolerance if has_null else threshold)
+                for c in comparisons}
+        deep = {c: float(v.iloc[len(v) // 2:].mean()) for c, v in curves.items()}
+        ok = {c: bool(curves[c].iloc[-1] <= refs[c] and deep[c] <= refs[c]) for c in comparisons}
+        below = pd.concat([curves[c] <= refs[c] for c in comparisons], axis=1).all(axis=1)
+        layers = part[part["step"] > 0].drop_duplicates("step").set_index("step")["layer"]
+        destroyed_at = str(layers[below[below].index[0]]) if below.any() else ""
+        passed = all(ok.values())
         rho = float(final["spearman"].mean())
         ssim = float(final["ssim"].mean())
-        passed = bool(last > 0 and not (rho > threshold))
-        name = {"gradcam": "Grad-CAM", "ig": "Integrated Gradients (|IG|)"}.get(method, method)
-        if last == 0:
-            statement = f"{name}: not tested (no randomisation step ran)."
-            passed = False
-        elif passed:
-            statement = (f"{name} PASSES: after randomising {last} blocks down to '{final['layer'].iloc[0]}', "
-                         f"its maps keep a mean Spearman correlation of {rho:.2f} (SSIM {ssim:.2f}) with the "
-                         f"original ones (<= {threshold}): they depend on the learned weights.")
-        else:
-            statement = (f"{name} FAILS: after randomising {last} blocks down to '{final['layer'].iloc[0]}', its "
-                         f"maps still have a mean Spearman correlation of {rho:.2f} (SSIM {ssim:.2f}) with the "
-                         f"original ones (> {threshold}): they reflect the input more than the model; do not read "
-                         "them as the model's reasoning.")
-        rows.append({"method": method, "n_images": int(final["image"].nunique()), "n_steps": last,
+        ref_text = (f"the null reference (maps of other images: Spearman {null_vals['spearman']:.2f}, floored at 0) "
+                    f"+ {tolerance}" if has_null else f"the fixed threshold {threshold} (one image: no null reference)")
+        detail = "; ".join(f"{c.replace('spearman_', '')}: final {curves[c].iloc[-1]:.2f}, deeper half {deep[c]:.2f}, "
+                           f"level {refs[c]:.2f}" for c in comparisons)
+        where = f"first reached at '{destroyed_at}'" if destroyed_at else "never reached"
+        verb = "PASSES" if passed else "FAILS"
+        tail = ("its maps depend on the learned weights." if passed else
+                "its maps stay more like the originals than maps of unrelated images after the weights are "
+                "destroyed: they reflect the input more than the model; do not read them as the model's reasoning.")
+        statement = (f"{name} {verb} on {len(keep)} image(s){f' ({reason} excluded)' if n_excl else ''}: over "
+                     f"{last} cascading steps down to '{final['layer'].iloc[0]}', Spearman vs {ref_text} ({detail}; "
+                     f"{where}); SSIM at the end {ssim:.2f}. {tail}")
+        rows.append({**row, "status": PASS if passed else FAIL, "passed": passed,
                      "final_layer": str(final["layer"].iloc[0]), "spearman_final": rho,
-                     "spearman_final_max": float(final["spearman"].max()), "ssim_final": ssim,
-                     "spearman_first": float(first["spearman"].mean()), "passed": passed, "statement": statement})
-    return pd.DataFrame(rows, columns=["method", "n_images", "n_steps", "final_layer", "spearman_final",
-                                       "spearman_final_max", "ssim_final", "spearman_first", "passed", "statement"])
+                     "spearman_final_max": float(final["spearman"].max()),
+                     "spearman_signed_final": float(final["spearman_signed"].mean()) if "spearman_signed" in final
+                     else float("nan"),
+                     "spearman_abs_final": float(final["spearman_abs"].mean()) if "spearman_abs" in final
+                     else float("nan"),
+                     "ssim_final": ssim, "spearman_first": float(first["spearman"].mean()),
+                     "spearman_deep_half": deep[comparisons[0]] if len(comparisons) == 1 else max(deep.values()),
+                     "reference": max(refs.values()), "destroyed_at": destroyed_at, "statement": statement})
+    return pd.DataFrame(rows, columns=columns)
 
 
 def sanity_from_explain(out_dir, model: nn.Module, mean, std, *, n_images: int = 4,
@@ -358,15 +482,27 @@ def sanity_from_explain(out_dir, model: nn.Module, mean, std, *, n_images: int =
 
     Returns:
         (frame, maps, saved): the :func:`saliency_sanity` frame and maps, and
-        :func:`xai.faithfulness.load_explained` output for the images used.
+        :func:`xai.faithfulness.load_explained` output for the images used, plus
+        ``saved["excluded"] = {"n", "reason"}``: images passed over because their
+        IG map did not converge (those images are not used for any method, so
+        every method is tested on the same films).
     """
     from training.predict import to_model_input
+    from xai.exclusions import IG_REASON, unconverged_ig_maps
     from xai.faithfulness import load_explained
 
-    saved = load_explained(out_dir, (), n_images)
+    bad = unconverged_ig_maps(out_dir) if "ig" in methods else set()
+    saved = load_explained(out_dir, (), None if bad else n_images)
+    pairs = list(zip(saved["image_id"], saved["target"].tolist()))
+    use = [i for i, p in enumerate(pairs) if (str(p[0]), int(p[1])) not in bad][:n_images]
+    n_skipped = sum(1 for p in pairs[:max(use) + 1 if use else len(pairs)] if (str(p[0]), int(p[1])) in bad)
+    if not use:
+        raise ConfigError(f"no explained image with a converged IG map under {out_dir} for the sanity check")
+    saved = {k: ([v[i] for i in use] if isinstance(v, list) else v[use]) for k, v in saved.items() if k != "maps"}
+    saved["excluded"] = {"n": n_skipped, "reason": IG_REASON} if n_skipped else {"n": 0, "reason": ""}
     x = to_model_input(saved["images"], mean, std)
     frame, maps = saliency_sanity(model, x, saved["target"], methods=methods, n_layers=n_layers, seed=seed,
                                   mean=mean, std=std, ig_steps=ig_steps, return_maps=True)
     ids = np.asarray(saved["image_id"], dtype=object)
-    frame["image_id"] = ids[frame["image"].to_numpy()]
+    frame["image_id"] = np.where(frame["image"].notna(), ids[frame["image"].fillna(0).astype(int).to_numpy()], None)
     return frame, maps, saved

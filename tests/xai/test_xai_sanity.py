@@ -69,19 +69,70 @@ def test_cascading_randomisation_destroys_gradcam_and_ig_maps(trained):
     # the caller's model and the global RNG are untouched
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
     assert torch.equal(rng_state, torch.random.get_rng_state())
-    assert list(dict.fromkeys(df["layer"])) == ["original", "head", "features.4", "features.2", "features.0"]
-    assert len(df) == 2 * 5 * len(x)
+    assert list(dict.fromkeys(df["layer"])) == ["original", "null (other images)", "head", "features.4",
+                                                "features.2", "features.0"]
+    assert len(df) == 2 * 6 * len(x)
     step0 = df[df["step"] == 0]
     assert np.allclose(step0["spearman"], 1.0) and np.allclose(step0["ssim"], 1.0)
+    assert np.allclose(step0["spearman_signed"], 1.0) and np.allclose(step0["spearman_abs"], 1.0)
     final = df[df["step"] == df["step"].max()].groupby("method")["spearman"].mean()
     for method in ("gradcam", "ig"):
         assert final[method] < 0.5, final  # correlation with the original maps is gone
     verdict = sanity_verdict(df, threshold=0.5).set_index("method")
-    assert verdict.loc["gradcam", "passed"] and verdict.loc["ig", "passed"]
+    assert verdict.loc["gradcam", "status"] == "pass" and verdict.loc["gradcam", "passed"]
     assert "PASSES" in verdict.loc["gradcam", "statement"] and verdict.loc["ig", "n_steps"] == 4
+    # |IG| = |x * gradient| keeps the film's structure after randomisation (Adebayo et al. saw the same for
+    # gradient x input): the signed maps decorrelate, the absolute ones stay above the null reference
+    ig = verdict.loc["ig"]
+    assert ig["spearman_signed_final"] < 0.1 < ig["spearman_abs_final"] and ig["status"] == "fail"
     # seeded: the same seed gives the same numbers
     again = saliency_sanity(model, x, 1, seed=0, methods=("gradcam",))
     np.testing.assert_allclose(again["spearman"].to_numpy(), df[df["method"] == "gradcam"]["spearman"].to_numpy())
+
+
+def test_maps_of_a_random_weights_model_fail(trained):
+    """A 'method' that shows the maps of a separately randomised model ignores the model it claims to explain."""
+    from xai.sanity import gradcam_method
+
+    model, x = trained
+    torch.manual_seed(123)
+    random_model = SpotNet().eval()
+
+    def random_weights_gradcam(_model, x, targets):
+        return gradcam_method(random_model, x, targets)
+
+    df = saliency_sanity(model, x, 1, methods={"random_weights": random_weights_gradcam}, seed=0)
+    row = sanity_verdict(df).iloc[0]
+    assert row["status"] == "fail" and not row["passed"] and row["destroyed_at"] == ""
+    assert row["spearman_final"] == pytest.approx(1.0) and row["null_spearman"] < 0.9
+
+
+def test_a_constant_map_is_not_tested_never_passed(trained):
+    model, x = trained
+
+    def constant(_model, x, targets):
+        return np.ones((x.shape[0], SIDE, SIDE))
+
+    df = saliency_sanity(model, x, 1, methods={"constant": constant}, seed=0)
+    assert df.loc[df["step"] > 0, "spearman"].isna().all()
+    row = sanity_verdict(df).iloc[0]
+    assert row["status"] == "not tested" and not row["passed"]
+    assert row["n_excluded"] == len(x) and "constant original map" in row["excluded_reason"]
+    assert "NOT TESTED" in row["statement"]
+
+
+def test_signed_and_absolute_comparisons_differ_for_a_sign_flip(trained):
+    model, x = trained
+    calls = {"n": 0}
+
+    def flips(_model, x, targets):  # the same pattern, sign flipped after the first call
+        calls["n"] += 1
+        base = x[:, 0].numpy().astype(np.float64)
+        return base if calls["n"] == 1 else -base
+
+    df = saliency_sanity(model, x, 1, methods={"flip": flips}, seed=0, n_layers=1)
+    step1 = df[df["step"] == 1]
+    assert np.allclose(step1["spearman_signed"], -1.0) and np.allclose(step1["spearman_abs"], 1.0, atol=0.05)
 
 
 def test_a_map_that_ignores_the_model_fails(trained):
@@ -94,7 +145,7 @@ def test_a_map_that_ignores_the_model_fails(trained):
     df = saliency_sanity(model, x, 1, methods={"edges": edges}, seed=0)
     verdict = sanity_verdict(df, threshold=0.5)
     row = verdict.iloc[0]
-    assert row["spearman_final"] == pytest.approx(1.0) and not row["passed"]
+    assert row["spearman_final"] == pytest.approx(1.0) and not row["passed"] and row["status"] == "fail"
     assert "FAILS" in row["statement"] and "do not read them" in row["statement"]
 
 
@@ -126,6 +177,22 @@ def test_steps_of_a_torchvision_resnet_and_a_body_head_model():
     steps = randomisation_steps(BinaryLogOdds(nn.Sequential(body, head)))  # the wrapper is looked through
     assert [n for n, _ in steps] == ["head", "body.3.1", "body.3.0", "body.1", "body.0"]
     assert len(steps[0][1]) == 2  # BatchNorm1d + Linear of the head, one step
+
+
+def test_efficientnet_cascade_has_one_step_per_block():
+    pytest.importorskip("timm")
+    from training.backbones import build_untrained_classifier
+
+    model = build_untrained_classifier("efficientnet_lite0")
+    effnet = model[0].model
+    blocks = [f"body.model.blocks.{i}.{j}" for i in range(len(effnet.blocks)) for j in range(len(effnet.blocks[i]))]
+    steps = randomisation_steps(model)
+    names = [n for n, _ in steps]
+    assert len(blocks) == 16
+    assert [n for n in names if ".blocks." in n] == blocks[::-1]  # every block, top down, once
+    assert names[0] == "head" and names[-2:] == ["body.model.bn1", "body.model.conv_stem"]
+    assert "body.model.conv_head" in names
+    assert steps[names.index(blocks[-1])][1][0] is effnet.blocks[-1][-1]
 
 
 def test_reinitialise_is_seeded_and_changes_weights():
@@ -173,5 +240,6 @@ def test_sanity_from_an_explain_folder(trained, tmp_path):
     frame, maps, saved = sanity_from_explain(out, model, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), n_images=2,
                                              methods=("gradcam",), n_layers=2)
     assert saved["image_id"] == ["val/PNEUMONIA/p0.png", "val/PNEUMONIA/p1.png"]
-    assert set(frame["image_id"]) == set(saved["image_id"]) and sorted(frame["step"].unique()) == [0, 1, 2]
+    assert set(frame["image_id"]) == set(saved["image_id"]) and sorted(frame["step"].unique()) == [-1, 0, 1, 2]
+    assert saved["excluded"]["n"] == 0
     assert len(maps["gradcam"]) == 3 and maps["gradcam"][0].shape == (2, SIDE, SIDE)

@@ -1,0 +1,89 @@
+"""Which saliency maps may be used: IG maps that failed their completeness check are excluded everywhere.
+
+Integrated Gradients is only an attribution of the output when its completeness
+error is within the run's tolerance (the attributions sum to f(x) - f(baseline)).
+A map that missed it is excluded from every saliency statistic, sanity check and
+faithfulness figure, and counted with its reason, never dropped silently.
+
+The per-image flag is ``ig_converged`` (bool, written by the explain step); older
+tables without it are judged by ``ig_completeness_error > ig_tol`` (the run's
+tolerance, from the explain ``config.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: Reason text attached to every excluded IG map.
+IG_REASON = "IG completeness error above the run's tolerance (not converged)"
+
+
+def ig_not_converged(table: pd.DataFrame, tol: float | None) -> pd.Series:
+    """Rows of a saliency table whose IG map did not converge.
+
+    Args:
+        table: rows with ``ig_converged`` and/or ``ig_completeness_error`` (long
+            ``saliency.csv`` rows of method ``ig``, or the wide per-image table).
+        tol: the run's ``ig_tol`` (used only without ``ig_converged``).
+
+    Returns:
+        bool Series aligned with ``table``: True = exclude. Rows without IG
+        information (e.g. Grad-CAM rows) are False.
+    """
+    out = pd.Series(False, index=table.index)
+    if "ig_converged" in table:
+        flag = table["ig_converged"]
+        known = flag.notna()
+        out[known] = ~flag[known].astype(str).str.lower().isin(["true", "1", "1.0"])
+        return out
+    if "ig_completeness_error" in table and tol is not None:
+        err = pd.to_numeric(table["ig_completeness_error"], errors="coerce")
+        out = err.notna() & (err > float(tol))
+    return out
+
+
+def explain_ig_tol(out_dir: str | Path) -> float | None:
+    """The ``ig_tol`` the explain step used (from ``config.json``), or None."""
+    path = Path(out_dir) / "config.json"
+    if not path.is_file():
+        return None
+    tol = json.loads(path.read_text()).get("ig_tol")
+    return None if tol is None else float(tol)
+
+
+def unconverged_ig_maps(out_dir: str | Path) -> set[tuple[str, int]]:
+    """``{(image_id, target_class)}`` of IG maps in ``saliency.csv`` that did not converge."""
+    path = Path(out_dir) / "saliency.csv"
+    if not path.is_file():
+        return set()
+    sal = pd.read_csv(path)
+    if "method" not in sal:
+        return set()
+    ig = sal[sal["method"] == "ig"]
+    bad = ig[ig_not_converged(ig, explain_ig_tol(out_dir)).to_numpy()]
+    return {(str(i), int(t)) for i, t in zip(bad["image_id"], bad["target_class"])}
+
+
+def blank_unconverged_ig(wide: pd.DataFrame, tol: float | None) -> pd.DataFrame:
+    """Blank the ``ig_*`` summary columns of images whose IG map did not converge; add ``ig_excluded``.
+
+    Args:
+        wide: one row per image with ``ig_*`` columns.
+        tol: the run's ``ig_tol``.
+
+    Returns:
+        A copy; ``ig_excluded`` holds :data:`IG_REASON` for excluded rows and '' otherwise.
+        The completeness columns themselves are kept (they say why).
+    """
+    out = wide.copy()
+    bad = ig_not_converged(out, tol).to_numpy()
+    keep = {"ig_completeness_error", "ig_converged", "ig_steps", "ig_evaluations"}
+    cols = [c for c in out.columns if c.startswith("ig_") and c not in keep]
+    if bad.any() and cols:
+        out.loc[bad, cols] = np.nan
+    out["ig_excluded"] = np.where(bad, IG_REASON, "")
+    return out
