@@ -1,4 +1,12 @@
-"""Deletion and insertion curves: do the pixels a saliency map ranks first really drive the output?
+"""Faithfulness of saliency maps: ROAD (default, :mod:`xai.road`) or deletion / insertion curves.
+
+ROAD (Rong et al. 2022; noisy linear imputation, MoRF and LeRF orders, a
+spatially matched random control) is the default measure: ``measure="road"``.
+Deletion / insertion below (``measure="deletion"``) are kept as options; their
+random pixel order is i.i.d. scattered pixels, which act as salt noise that a
+model may read by itself, so their random baseline is not neutral.
+
+Deletion and insertion curves: do the pixels a saliency map ranks first really drive the output?
 
 Petsiuk, Das, Saenko, "RISE: Randomized Input Sampling for Explanation of
 Black-box Models", BMVC 2018. Pixels are ranked by the map (highest first;
@@ -183,13 +191,20 @@ def deletion_insertion(model: nn.Module, image_tensor: torch.Tensor, saliency: n
     return out
 
 
+MEASURES = ("road", "deletion")
+ROAD_COLUMNS = ("morf_auc", "lerf_auc", "random_morf_auc", "random_lerf_auc", "road_score", "random_road_score",
+                "gain", "granularity")
+
+
 def faithfulness_table(model: nn.Module, x: torch.Tensor, maps: Mapping[str, np.ndarray], targets, *,
                        image_ids: Sequence | None = None, outcomes: Sequence[str] | None = None,
                        steps: int = 20, seed: int = 0, canvas: str = "blur", deletion_fill: str = "black",
-                       mean=IMAGENET_MEAN, std=IMAGENET_STD, return_curves: bool = False):
-    """Deletion / insertion AUCs of every image x method.
+                       mean=IMAGENET_MEAN, std=IMAGENET_STD, return_curves: bool = False,
+                       measure: str = "road", fractions: Sequence[float] | None = None,
+                       skip: Mapping[str, Sequence[int]] | None = None):
+    """Faithfulness of every image x method: ROAD (default) or deletion / insertion AUCs.
 
-    Image ``i`` uses seed ``SeedSequence([seed, i])`` for its random order, the
+    Image ``i`` uses seed ``SeedSequence([seed, i])`` for its random order / map, the
     same for every method (a paired comparison).
 
     Args:
@@ -199,55 +214,78 @@ def faithfulness_table(model: nn.Module, x: torch.Tensor, maps: Mapping[str, np.
         targets: explained class per image (one int or N).
         image_ids: (N,) ids (default 0..N-1).
         outcomes: (N,) TP/TN/FP/FN labels (default ``all``).
-        steps, seed, canvas, deletion_fill, mean, std: see :func:`deletion_insertion`.
+        steps, canvas, deletion_fill, mean, std: see :func:`deletion_insertion` (deletion only).
+        seed: seed of the random orders / random maps and tie-breaking.
         return_curves: also return the curves.
+        measure: ``road`` (:func:`xai.road.road_curves`) or ``deletion``.
+        fractions: ROAD shares removed (default :data:`xai.road.DEFAULT_FRACTIONS`).
+        skip: method -> image indices left out (e.g. IG maps that did not converge).
 
     Returns:
-        DataFrame: ``image_id, outcome, method, target, p_original, deletion_auc,
+        ROAD: DataFrame ``image_id, outcome, method, target, p_original, morf_auc,
+        lerf_auc, random_morf_auc, random_lerf_auc, road_score`` (mean LeRF - MoRF,
+        higher = more faithful), ``random_road_score, gain`` (score - random),
+        ``granularity`` (cell size of the random control). Deletion:
+        ``image_id, outcome, method, target, p_original, deletion_auc,
         insertion_auc, random_deletion_auc, random_insertion_auc, deletion_gain``
         (random - map), ``insertion_gain`` (map - random). With ``return_curves``:
         ``(frame, {method: [curve dict per image]})``.
     """
+    from xai.road import DEFAULT_FRACTIONS, road_curves
+
+    if measure not in MEASURES:
+        raise ConfigError(f"measure must be one of {MEASURES}, got {measure!r}")
     n = x.shape[0]
     target_arr = as_target_array(targets, n)
     ids = list(range(n)) if image_ids is None else list(image_ids)
     outs = ["all"] * n if outcomes is None else list(outcomes)
     if len(ids) != n or len(outs) != n:
         raise ConfigError(f"image_ids and outcomes must have {n} entries")
+    skip = {m: set(int(i) for i in v) for m, v in (skip or {}).items()}
     rows, curves = [], {m: [] for m in maps}
     for method, arr in maps.items():
         arr = np.asarray(arr)
         if arr.shape[0] != n:
             raise ConfigError(f"maps[{method!r}] has {arr.shape[0]} maps for {n} images")
         for i in range(n):
+            if i in skip.get(method, ()):
+                continue
             seed_i = int(np.random.SeedSequence([int(seed), i]).generate_state(1)[0])
-            res = deletion_insertion(model, x[i], arr[i], int(target_arr[i]), steps=steps, seed=seed_i,
-                                     canvas=canvas, deletion_fill=deletion_fill, mean=mean, std=std)
+            base = {"image_id": ids[i], "outcome": outs[i], "method": method, "target": int(target_arr[i])}
+            if measure == "road":
+                res = road_curves(model, x[i], arr[i], int(target_arr[i]), seed=seed_i,
+                                  fractions=DEFAULT_FRACTIONS if fractions is None else fractions)
+                rows.append({**base, "p_original": res["p_original"], **{k: res[k] for k in ROAD_COLUMNS}})
+            else:
+                res = deletion_insertion(model, x[i], arr[i], int(target_arr[i]), steps=steps, seed=seed_i,
+                                         canvas=canvas, deletion_fill=deletion_fill, mean=mean, std=std)
+                rows.append({**base, "p_original": res["p_original"],
+                             **{f"{k}_auc": res[f"{k}_auc"] for k in CURVE_KEYS},
+                             "deletion_gain": res["random_deletion_auc"] - res["deletion_auc"],
+                             "insertion_gain": res["insertion_auc"] - res["random_insertion_auc"]})
             curves[method].append(res)
-            rows.append({"image_id": ids[i], "outcome": outs[i], "method": method, "target": int(target_arr[i]),
-                         "p_original": res["p_original"],
-                         **{f"{k}_auc": res[f"{k}_auc"] for k in CURVE_KEYS},
-                         "deletion_gain": res["random_deletion_auc"] - res["deletion_auc"],
-                         "insertion_gain": res["insertion_auc"] - res["random_insertion_auc"]})
     frame = pd.DataFrame(rows)
     return (frame, curves) if return_curves else frame
 
 
 def faithfulness_summary(table: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """Per outcome group (FP, TN, FN, TP, then all) x method: mean AUCs and gains with bootstrap CIs.
+    """Per outcome group (FP, TN, FN, TP, then all) x method: means with bootstrap CIs.
 
     Args:
-        table: :func:`faithfulness_table` output.
+        table: :func:`faithfulness_table` output (ROAD or deletion columns).
         n_boot, seed: :func:`xai.counterfactual.bootstrap_mean_ci`.
 
     Returns:
-        One row per group x method: ``outcome, method, n``, mean of each AUC,
-        ``deletion_gain`` and ``insertion_gain`` with ``_low``/``_high``, and
-        ``deletion_beats_random`` / ``insertion_beats_random`` (share of images
-        with gain > 0).
+        One row per group x method: ``outcome, method, n``, ``measure`` (road /
+        deletion). ROAD: mean ``morf_auc, lerf_auc, random_morf_auc,
+        random_lerf_auc, road_score, random_road_score``, ``gain`` with
+        ``gain_low``/``gain_high``, ``beats_random`` (share of images with gain > 0).
+        Deletion: mean of each AUC, ``deletion_gain`` and ``insertion_gain`` with
+        ``_low``/``_high``, ``deletion_beats_random`` / ``insertion_beats_random``.
     """
     if table is None or table.empty:
         return pd.DataFrame(columns=["outcome", "method", "n"])
+    road = "road_score" in table.columns
     present = list(dict.fromkeys(table["outcome"]))
     groups = [o for o in OUTCOME_ORDER if o in present] + [o for o in present if o not in OUTCOME_ORDER]
     frames = [(o, table[table["outcome"] == o]) for o in groups]
@@ -256,14 +294,22 @@ def faithfulness_summary(table: pd.DataFrame, *, n_boot: int = 2000, seed: int =
     rows = []
     for outcome, part in frames:
         for method, sub in part.groupby("method", sort=False):
-            row = {"outcome": outcome, "method": method, "n": len(sub)}
-            for k in CURVE_KEYS:
-                row[f"{k}_auc"] = float(sub[f"{k}_auc"].mean())
-            for gain in ("deletion_gain", "insertion_gain"):
-                row[gain] = float(sub[gain].mean())
-                row[f"{gain}_low"], row[f"{gain}_high"] = bootstrap_mean_ci(sub[gain], n_boot, seed)
-            row["deletion_beats_random"] = float((sub["deletion_gain"] > 0).mean())
-            row["insertion_beats_random"] = float((sub["insertion_gain"] > 0).mean())
+            row = {"outcome": outcome, "method": method, "n": len(sub), "measure": "road" if road else "deletion"}
+            if road:
+                for k in ("morf_auc", "lerf_auc", "random_morf_auc", "random_lerf_auc", "road_score",
+                          "random_road_score"):
+                    row[k] = float(sub[k].mean())
+                row["gain"] = float(sub["gain"].mean())
+                row["gain_low"], row["gain_high"] = bootstrap_mean_ci(sub["gain"], n_boot, seed)
+                row["beats_random"] = float((sub["gain"] > 0).mean())
+            else:
+                for k in CURVE_KEYS:
+                    row[f"{k}_auc"] = float(sub[f"{k}_auc"].mean())
+                for gain in ("deletion_gain", "insertion_gain"):
+                    row[gain] = float(sub[gain].mean())
+                    row[f"{gain}_low"], row[f"{gain}_high"] = bootstrap_mean_ci(sub[gain], n_boot, seed)
+                row["deletion_beats_random"] = float((sub["deletion_gain"] > 0).mean())
+                row["insertion_beats_random"] = float((sub["insertion_gain"] > 0).mean())
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -272,14 +318,19 @@ def mean_curves(curves: Mapping[str, Sequence[Mapping]]) -> dict[str, dict[str, 
     """Average the curves of :func:`faithfulness_table` per method.
 
     Returns:
-        ``{method: {"fractions", "deletion", "insertion", "random_deletion", "random_insertion"}}``
-        (arrays), the input of :func:`figures.counterfactual_plots.plot_faithfulness`.
+        ``{method: {"fractions", curve keys...}}`` (arrays): ROAD ``morf, lerf,
+        random_morf, random_lerf`` or deletion ``deletion, insertion,
+        random_deletion, random_insertion``; the input of
+        :func:`figures.counterfactual_plots.plot_faithfulness`.
     """
+    from xai.road import ROAD_KEYS
+
     out = {}
     for method, items in curves.items():
         if items:
+            keys = ROAD_KEYS if "morf" in items[0] else CURVE_KEYS
             out[method] = {"fractions": np.asarray(items[0]["fractions"]),
-                           **{k: np.mean([np.asarray(c[k]) for c in items], axis=0) for k in CURVE_KEYS}}
+                           **{k: np.mean([np.asarray(c[k]) for c in items], axis=0) for k in keys}}
     return out
 
 
@@ -336,14 +387,19 @@ def load_explained(out_dir: str | Path, methods: Sequence[str] = ("gradcam", "ig
 
 def faithfulness_from_explain(out_dir: str | Path, model: nn.Module, mean, std, *, methods=("gradcam", "ig"),
                               steps: int = 20, seed: int = 0, canvas: str = "blur", deletion_fill: str = "black",
-                              limit: int | None = None, return_curves: bool = False):
-    """Deletion / insertion for the maps the explain step saved (see :func:`load_explained`).
+                              limit: int | None = None, return_curves: bool = False, measure: str = "road",
+                              fractions: Sequence[float] | None = None):
+    """Faithfulness of the maps the explain step saved (see :func:`load_explained`).
+
+    IG maps that did not converge (:mod:`xai.exclusions`) are left out of the IG
+    rows; how many and why is in ``frame.attrs["excluded"]``
+    (``{method: {"n", "reason"}}``).
 
     Args:
         out_dir: ``<run>/explain/<split>``.
         model: the run's classifier; mean, std: its normalisation.
         methods: map keys to evaluate.
-        steps, seed, canvas, deletion_fill: see :func:`deletion_insertion`.
+        steps, seed, canvas, deletion_fill, measure, fractions: see :func:`faithfulness_table`.
         limit: at most this many images (in table order).
         return_curves: also return the curves (see :func:`faithfulness_table`).
 
@@ -351,9 +407,17 @@ def faithfulness_from_explain(out_dir: str | Path, model: nn.Module, mean, std, 
         :func:`faithfulness_table` output for the explained images.
     """
     from training.predict import to_model_input
+    from xai.exclusions import IG_REASON, unconverged_ig_maps
 
     saved = load_explained(out_dir, methods, limit)
+    bad = unconverged_ig_maps(out_dir) if "ig" in methods else set()
+    skip_ig = [i for i, (iid, t) in enumerate(zip(saved["image_id"], saved["target"].tolist()))
+               if (str(iid), int(t)) in bad]
     x = to_model_input(saved["images"], mean, std, model_device(model))
-    return faithfulness_table(model, x, saved["maps"], saved["target"], image_ids=saved["image_id"],
-                              outcomes=saved["outcome"], steps=steps, seed=seed, canvas=canvas,
-                              deletion_fill=deletion_fill, mean=mean, std=std, return_curves=return_curves)
+    result = faithfulness_table(model, x, saved["maps"], saved["target"], image_ids=saved["image_id"],
+                                outcomes=saved["outcome"], steps=steps, seed=seed, canvas=canvas,
+                                deletion_fill=deletion_fill, mean=mean, std=std, return_curves=return_curves,
+                                measure=measure, fractions=fractions, skip={"ig": skip_ig})
+    frame = result[0] if return_curves else result
+    frame.attrs["excluded"] = {"ig": {"n": len(skip_ig), "reason": IG_REASON if skip_ig else ""}}
+    return result

@@ -106,7 +106,7 @@ def test_batch_table_and_outcome_summary(setup):
             "anti": np.repeat((~region)[None].astype(float), 4, 0)}
     outcomes = ["TP", "TP", "FP", "FP"]
     table, curves = faithfulness_table(model, x, maps, 1, image_ids=list("abcd"), outcomes=outcomes, steps=10,
-                                       seed=0, return_curves=True)
+                                       seed=0, return_curves=True, measure="deletion")
     assert len(table) == 8 and set(table["method"]) == {"truth", "anti"}
     truth = table[table["method"] == "truth"]
     assert (truth["deletion_gain"] > 0).all()
@@ -141,11 +141,20 @@ def test_from_explain_folder(setup, tmp_path):
     rows.append({"image_id": "test/NORMAL/none.png", "label": "NORMAL", "pred": "NORMAL", "outcome": "TN",
                  "explained": False})
     pd.DataFrame(rows).to_csv(out / "table.csv", index=False)
-    (out / "config.json").write_text(json.dumps({"target": "predicted"}))
-    table = faithfulness_from_explain(out, model, IMAGENET_MEAN, IMAGENET_STD, steps=10)
-    assert len(table) == 6 and set(table["outcome"]) == {"TP"} and (table["target"] == 1).all()
-    gains = table.groupby("method")["deletion_gain"].mean()
+    (out / "config.json").write_text(json.dumps({"target": "predicted", "ig_tol": 0.01}))
+    # the IG map of im2 missed the completeness tolerance: left out of the IG rows, counted
+    pd.DataFrame({"image_id": [f"test/PNEUMONIA/im{i}.png" for i in range(3)] * 2,
+                  "method": ["gradcam"] * 3 + ["ig"] * 3, "target_class": 1,
+                  "ig_completeness_error": [np.nan] * 3 + [0.001, 0.002, 0.5]}).to_csv(out / "saliency.csv",
+                                                                                     index=False)
+    table = faithfulness_from_explain(out, model, IMAGENET_MEAN, IMAGENET_STD, fractions=(0.1, 0.5))
+    assert len(table) == 5 and set(table["outcome"]) == {"TP"} and (table["target"] == 1).all()
+    assert "test/PNEUMONIA/im2.png" not in set(table.loc[table["method"] == "ig", "image_id"])
+    assert table.attrs["excluded"]["ig"]["n"] == 1 and "tolerance" in table.attrs["excluded"]["ig"]["reason"]
+    gains = table.groupby("method")["gain"].mean()
     assert gains["gradcam"] > 0 > gains["ig"]
+    old = faithfulness_from_explain(out, model, IMAGENET_MEAN, IMAGENET_STD, steps=10, measure="deletion")
+    assert old.groupby("method")["deletion_gain"].mean()["gradcam"] > 0
     (tmp_path / "table.csv").write_text("image_id,explained\n")  # nothing explained: a clear error
     with pytest.raises(ConfigError):
         faithfulness_from_explain(tmp_path, model, IMAGENET_MEAN, IMAGENET_STD)
