@@ -444,13 +444,14 @@ def plot_sanity_maps(maps: Mapping[str, Sequence[np.ndarray]], steps: Sequence[s
     return path
 
 
-def sanity_section(verdict: pd.DataFrame | Sequence[Mapping], figures: Mapping[str, str | Path] | None = None
-                   ) -> tuple[str, str]:
+def sanity_section(verdict: pd.DataFrame | Sequence[Mapping], figures: Mapping[str, str | Path] | None = None,
+                   *, excluded: Mapping | None = None) -> tuple[str, str]:
     """The saliency sanity check as one report section: PASS/FAIL per method next to its figures.
 
     Args:
         verdict: :func:`xai.sanity.sanity_verdict` output.
         figures: optional ``{"curves": path, "maps": path}``.
+        excluded: ``{"n", "reason"}`` images passed over before the test images were chosen.
 
     Returns:
         (title, HTML).
@@ -476,6 +477,9 @@ def sanity_section(verdict: pd.DataFrame | Sequence[Mapping], figures: Mapping[s
                      f'<p class="note">{html.escape(rests)}</p></div>')
     if frame.empty:
         parts.append('<p class="missing">Sanity check not run.</p>')
+    if excluded and int(excluded.get("n", 0) or 0) > 0:
+        parts.append(f'<p class="note">Before choosing the test images, {int(excluded["n"])} explained image(s) '
+                     f'were passed over: {html.escape(str(excluded.get("reason")))}.</p>')
     figures = figures or {}
     parts.append(_img(Path(figures["curves"]) if "curves" in figures else None,
                       "Similarity of original and randomised maps after each cascading step."))
@@ -501,6 +505,8 @@ def plot_faithfulness(curves: Mapping[str, Mapping[str, np.ndarray]], path: str 
     path = Path(path)
     if not curves:
         return _empty(path, "no faithfulness results")
+    if any("morf" in c for c in curves.values()):
+        return _plot_road(curves, path)
     fig, axes = figure(1, 2, figsize=(8.5, 3.4), squeeze=False)
     for ax, kind in zip(axes[0], ("deletion", "insertion")):
         for method, c in curves.items():
@@ -517,8 +523,74 @@ def plot_faithfulness(curves: Mapping[str, Mapping[str, np.ndarray]], path: str 
     return path
 
 
+def _plot_road(curves: Mapping[str, Mapping[str, np.ndarray]], path: Path) -> Path:
+    """Mean ROAD MoRF and LeRF curves per method, dashed: the blocky random control."""
+    fig, axes = figure(1, 2, figsize=(8.5, 3.4), squeeze=False)
+    for ax, kind in zip(axes[0], ("morf", "lerf")):
+        for method, c in curves.items():
+            colour = METHOD_COLOURS.get(method)
+            ax.plot(c["fractions"], c[kind], color=colour, lw=1.6, marker="o", ms=3, label=method)
+            ax.plot(c["fractions"], c[f"random_{kind}"], color=colour, lw=1.0, ls="--",
+                    label=f"{method}: random blocks")
+        ax.set_xlabel("share of pixels removed (noisy linear imputation)")
+        ax.set_ylabel("P(explained class)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title("MoRF: most relevant removed first (lower is better)" if kind == "morf"
+                     else "LeRF: least relevant removed first (higher is better)", fontsize=9)
+    axes[0][0].legend(frameon=False, fontsize=7)
+    fig.tight_layout()
+    save(fig, path)
+    return path
+
+
+def _excluded_text(excluded: Mapping | None) -> str:
+    """'IG: 3 map(s) excluded (reason).' from ``{method: {"n", "reason"}}``."""
+    parts = [f"{m}: {int(v.get('n', 0))} map(s) excluded ({v.get('reason')})"
+             for m, v in (excluded or {}).items() if int(v.get("n", 0) or 0) > 0]
+    return "; ".join(parts) + "." if parts else "No map excluded."
+
+
+def road_section(summary: pd.DataFrame | Sequence[Mapping], figure_path: str | Path | None = None, *,
+                 excluded: Mapping | None = None) -> tuple[str, str]:
+    """ROAD results per outcome group and method as one report section.
+
+    Args:
+        summary: :func:`xai.faithfulness.faithfulness_summary` output of a ROAD table.
+        figure_path: optional :func:`plot_faithfulness` PNG.
+        excluded: ``{method: {"n", "reason"}}`` maps left out (unconverged IG).
+
+    Returns:
+        (title, HTML).
+    """
+    title = "Faithfulness of the saliency maps (ROAD: remove and debias)"
+    frame = summary if isinstance(summary, pd.DataFrame) else pd.DataFrame(list(summary or []))
+    parts = ['<p class="note">Rong et al. 2022 (pytorch_grad_cam.metrics.road): a share of the pixels (10-90 %) '
+             "is removed and filled by noisy linear imputation from the neighbours, so the filled film stays "
+             "plausible and the shape of the hole does not leak the class. MoRF removes the most relevant pixels "
+             "first (a faithful map makes P(explained class) fall: low MoRF), LeRF the least relevant first "
+             "(P should stay: high LeRF). ROAD score = mean(LeRF - MoRF); 0 = the map's order carries no "
+             "information. Control: a random map at the map's own granularity (random blocks, bilinearly "
+             "resized like a Grad-CAM), not scattered pixels. Gain = score - random score, bootstrap 95% CI; "
+             "'beats random' = share of images with gain > 0.</p>",
+             f'<p class="note">Rests on the n images in each row. {html.escape(_excluded_text(excluded))}</p>']
+    if frame.empty:
+        parts.append('<p class="missing">Faithfulness not computed.</p>')
+    else:
+        headers = ["outcome", "method", "n", "MoRF", "LeRF", "ROAD score", "random MoRF", "random LeRF",
+                   "random score", "gain [95% CI]", "beats random"]
+        rows = [[r["outcome"], r["method"], r["n"], _fmt(r["morf_auc"], 3), _fmt(r["lerf_auc"], 3),
+                 _fmt(r["road_score"], 3, signed=True), _fmt(r["random_morf_auc"], 3), _fmt(r["random_lerf_auc"], 3),
+                 _fmt(r["random_road_score"], 3, signed=True),
+                 _fmt_ci(r["gain"], r["gain_low"], r["gain_high"], 3, signed=True),
+                 f"{100 * _num(r['beats_random']):.0f} %"] for r in frame.to_dict("records")]
+        parts.append(_table(headers, rows, [False, False] + [True] * 9))
+    parts.append(_img(Path(figure_path) if figure_path else None,
+                      "Mean ROAD curves (dashed: random blocks at the map's granularity)."))
+    return title, "\n".join(parts)
+
+
 def faithfulness_section(summary: pd.DataFrame | Sequence[Mapping], figure_path: str | Path | None = None, *,
-                         deletion_fill: str = "black") -> tuple[str, str]:
+                         deletion_fill: str = "black", excluded: Mapping | None = None) -> tuple[str, str]:
     """Deletion / insertion results per outcome group and method as one report section.
 
     Args:
@@ -529,8 +601,10 @@ def faithfulness_section(summary: pd.DataFrame | Sequence[Mapping], figure_path:
     Returns:
         (title, HTML).
     """
-    title = "Faithfulness of the saliency maps (deletion and insertion)"
     frame = summary if isinstance(summary, pd.DataFrame) else pd.DataFrame(list(summary or []))
+    if "road_score" in frame.columns:
+        return road_section(frame, figure_path, excluded=excluded)
+    title = "Faithfulness of the saliency maps (deletion and insertion)"
     fill = "set to black" if deletion_fill == "black" else "replaced by a blurred copy of the film"
     parts = [f'<p class="note">The most salient pixels are removed ({fill}: deletion) or revealed on a '
              "blurred film (insertion) in 20 steps; P(explained class) is recorded. A faithful map makes the "
@@ -538,7 +612,8 @@ def faithfulness_section(summary: pd.DataFrame | Sequence[Mapping], figure_path:
              "pixel order. Gains = random AUC - map AUC (deletion) and map AUC - random AUC (insertion), with "
              "bootstrap 95% CI; 'beats random' = share of images where the map beats the random order. "
              "Caveat: scattered deleted pixels are themselves an image change (salt noise or local blur) that "
-             "the model may react to; read the gains next to the counterfactual noise and blur curves.</p>"]
+             "the model may react to; read the gains next to the counterfactual noise and blur curves.</p>",
+             f'<p class="note">{html.escape(_excluded_text(excluded))}</p>']
     if frame.empty:
         parts.append('<p class="missing">Faithfulness not computed.</p>')
     else:

@@ -21,6 +21,7 @@ from figures.plots import plot_distributions, plot_dose_response, plot_localisat
 from figures.report import write_report
 from quality.metrics import QUALITY_COLUMNS
 from stats.analysis import analyse
+from stats.primary import LOCALISATION_TOP_PERCENTS, PRIMARY_METRICS
 from training.metrics import binary_metrics, format_metric
 
 METHODS = ("gradcam", "ig")
@@ -28,7 +29,10 @@ METHODS = ("gradcam", "ig")
 #: aspect ratio (width and height themselves take a handful of values and separate the outcome).
 GEOMETRY = ("is_224_copy", "aspect_ratio")
 #: Predictors of the multivariable regressions (besides geometry), when present.
-REGRESSION_METRICS = ("q_laplacian_var", "q_highfreq_share", "q_rms_contrast", "gradcam_lung_share")
+REGRESSION_METRICS = ("q_laplacian_var", "q_highfreq_share", "q_rms_contrast", PRIMARY_METRICS["saliency_outside_lungs"])
+#: Localisation summaries tested (per method prefix): the area-normalised rank ratios and the pointing game.
+#: ``*_lung_share`` (positive mass after a per-image ReLU) is descriptive only and never tested.
+LOCALISATION_SUFFIXES = (*(f"lung_rank_ratio_k{k}" for k in LOCALISATION_TOP_PERCENTS), "peak_in_lung")
 #: Metrics drawn in the figures (all are tested in the statistics).
 KEY_METRICS = ("q_laplacian_var", "q_highfreq_share", "q_blur_effect", "q_rms_contrast", "q_dynamic_range",
                "q_mean", "q_laplacian_var_lung", "q_rms_contrast_lung")
@@ -50,7 +54,7 @@ def analysis_table(table: pd.DataFrame) -> pd.DataFrame:
     if "lung_mask_plausible" in out:
         bad = ~out["lung_mask_plausible"].astype(bool)
         for m in METHODS:
-            for col in (f"{m}_lung_share", f"{m}_peak_in_lung"):
+            for col in (f"{m}_lung_share", *(f"{m}_{suffix}" for suffix in LOCALISATION_SUFFIXES)):
                 if col in out:
                     out.loc[bad, col] = np.nan
     return out
@@ -90,7 +94,9 @@ def beyond_correlation_sections(out_dir: Path, *, n_boot: int, seed: int) -> tup
                 maps = {m: list(saved[m]) for m in saved.files if m != "image"}
                 plot_sanity_maps(maps, steps, figs / "sanity_maps.png", image=saved["image"])
             paths["maps"] = figs / "sanity_maps.png"
-        sections.append(sanity_section(verdict, paths))
+        excluded_path = out_dir / "sanity_excluded.json"
+        excluded = json.loads(excluded_path.read_text()) if excluded_path.is_file() else None
+        sections.append(sanity_section(verdict, paths, excluded=excluded))
         warnings += [f"{row.method} map FAILED the randomisation sanity check: not the model's reasoning"
                      for row in verdict.itertuples() if row.status == "fail"]
     if (out_dir / "faithfulness.csv").is_file():
@@ -105,7 +111,10 @@ def beyond_correlation_sections(out_dir: Path, *, n_boot: int, seed: int) -> tup
                     method, name = key.split("__", 1)
                     curves.setdefault(method, {})[name] = saved[key]
             figure_path = plot_faithfulness(curves, figs / "faithfulness.png")
-        sections.append(faithfulness_section(faithfulness_summary(table, n_boot=n_boot, seed=seed), figure_path))
+        excluded_path = out_dir / "faithfulness_excluded.json"
+        excluded = json.loads(excluded_path.read_text()) if excluded_path.is_file() else None
+        sections.append(faithfulness_section(faithfulness_summary(table, n_boot=n_boot, seed=seed), figure_path,
+                                             excluded=excluded))
     return sections, warnings
 
 
@@ -173,7 +182,8 @@ def write_investigation(out_dir: str | Path, *, n_boot: int = 2000, seed: int = 
 
     stats_table = analysis_table(table)
     quality_cols = [c for c in stats_table.columns if any(c == q or c.startswith(q + "_") for q in QUALITY_COLUMNS)]
-    localisation = [c for m in METHODS for c in (f"{m}_lung_share", f"{m}_peak_in_lung") if c in stats_table]
+    localisation = [f"{m}_{suffix}" for m in METHODS for suffix in LOCALISATION_SUFFIXES
+                    if f"{m}_{suffix}" in stats_table]
     analysis = analyse(stats_table, quality_metrics=quality_cols, localisation_metrics=localisation,
                        geometry=[g for g in GEOMETRY if g in stats_table], n_boot=n_boot, seed=seed,
                        regression_metrics=[m for m in REGRESSION_METRICS if m in stats_table])
@@ -182,11 +192,17 @@ def write_investigation(out_dir: str | Path, *, n_boot: int = 2000, seed: int = 
     shown = [m for m in KEY_METRICS if m in stats_table]
     plot_distributions(stats_table, shown, figs / "distributions.png", comparisons=comparisons)
     plot_dose_response(stats_table, shown, figs / "dose_response.png", dose=dose)
-    methods = [m for m in METHODS if f"{m}_lung_share" in stats_table]
+    methods = [m for m in METHODS if f"{m}_lung_rank_ratio_k10" in stats_table or f"{m}_lung_share" in stats_table]
     plot_localisation(stats_table, methods, figs / "localisation.png",
                       comparisons=pd.DataFrame(analysis["localisation"]))
 
     extra_sections, panel_warnings = beyond_correlation_sections(out_dir, n_boot=n_boot, seed=seed)
+    from figures.saliency_evidence import localisation_evidence_section
+    from xai.exclusions import saliency_accounting
+
+    extra_sections.insert(0, localisation_evidence_section(
+        saliency_accounting(table, METHODS), primary=PRIMARY_METRICS["saliency_outside_lungs"],
+        top_percents=LOCALISATION_TOP_PERCENTS))
     gallery_rows = draw_panels(out_dir, table, config, force=force or bool(panel_warnings), warnings=panel_warnings)
     gallery = write_gallery(gallery_rows, out_dir / "index.html")
     explain_info = json.loads((out_dir / "explain.json").read_text()) if (out_dir / "explain.json").is_file() else {}

@@ -382,10 +382,11 @@ def _draw_pointing(ax, table: pd.DataFrame, column: str, frame: pd.DataFrame | N
 
 def plot_localisation(table: pd.DataFrame, methods: Sequence[str], path: str | Path, *,
                       comparisons: pd.DataFrame | Sequence[dict] | None = None) -> Path:
-    """Saliency localisation per method: ``{m}_lung_share`` by outcome and the pointing-game rate.
+    """Saliency localisation per method: ``{m}_lung_rank_ratio_k10`` by outcome and the pointing-game rate.
 
-    One row per method: left, box plots of ``{m}_lung_share`` within each true
-    class (TN vs FP, TP vs FN); right, the share of images whose saliency peak
+    One row per method: left, box plots of the area-normalised rank ratio
+    ``{m}_lung_rank_ratio_k10`` (dashed line: chance, 1.0; ``{m}_lung_share`` for
+    older tables without it) within each true class (TN vs FP, TP vs FN); right, the share of images whose saliency peak
     lies in the lungs (``{m}_peak_in_lung`` mean) per outcome with Wilson 95%
     intervals (statsmodels ``proportion_confint(method='wilson')``).
 
@@ -406,8 +407,14 @@ def plot_localisation(table: pd.DataFrame, methods: Sequence[str], path: str | P
     if not methods:
         _blank(axes[0, 0], "no saliency methods to draw")
     for i, method in enumerate(methods):
-        draw_within_class(axes[i, 0], table, f"{method}_lung_share", frame,
-                          title=f"{method}: share of saliency inside the lungs", ylim=(-0.02, 1.02))
+        ratio = f"{method}_lung_rank_ratio_k10"
+        if ratio in table.columns or f"{method}_lung_share" not in table.columns:
+            draw_within_class(axes[i, 0], table, ratio, frame,
+                              title=f"{method}: top-10% pixels in lungs / lung area (1 = chance)")
+            axes[i, 0].axhline(1.0, color="#8c959f", lw=1.0, ls="--")
+        else:  # an older table without the area-normalised ratio
+            draw_within_class(axes[i, 0], table, f"{method}_lung_share", frame,
+                              title=f"{method}: share of saliency inside the lungs", ylim=(-0.02, 1.02))
         _draw_pointing(axes[i, 1], table, f"{method}_peak_in_lung", frame, method)
     return _finish(fig, axes, 2 * n_rows if methods else 1, path,
                    "Saliency localisation within each true class")

@@ -551,7 +551,8 @@ def _sections(out_dir: Path, analysis: Mapping, run_info: Mapping, split_metrics
         _heading("Saliency localisation"),
         _comparison_table(analysis.get("localisation") or []),
         _figure(out_dir, figures, "localisation",
-                "Share of saliency inside the lungs and pointing-game rate (Wilson 95% CI) by outcome."),
+                "Area-normalised localisation: top-10% pixels of the raw map inside the lungs / lung area "
+                "(chance = 1.0), and pointing-game rate (Wilson 95% CI) by outcome."),
         _heading("Regression within each true class"),
         _regression_section(analysis.get("regression") or {}),
         _heading("Power: what this split could detect"),

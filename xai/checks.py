@@ -27,7 +27,11 @@ class ChecksConfig:
         counterfactuals: run the intervention sweeps.
         cf_per_class: correct images per class in the sweeps (>= 1).
         sanity_images: images in the randomisation test (0 = skip).
-        faithfulness: run deletion/insertion on the explained images.
+        faithfulness: run the faithfulness measure on the explained images.
+        faithfulness_measure: ``road`` (default; Rong et al. 2022) or ``deletion`` (black-fill
+            deletion / blurred-canvas insertion).
+        faithfulness_limit: at most this many explained images (ROAD costs one sparse
+            solve per image, map and removed share; None = all).
         data, split, device, seed, n_boot, cache_dir, workers: as in the explain step.
     """
 
@@ -35,6 +39,8 @@ class ChecksConfig:
     cf_per_class: int = 100
     sanity_images: int = 0
     faithfulness: bool = False
+    faithfulness_measure: str = "road"
+    faithfulness_limit: int | None = 40
     data: str | None = None
     split: str = "valid"
     device: str = "auto"
@@ -87,8 +93,10 @@ def run_checks(out_dir: str | Path, run_dir: str | Path, cfg: ChecksConfig) -> d
         from xai.faithfulness import faithfulness_from_explain, mean_curves
 
         table, curves = faithfulness_from_explain(out_dir, run.model, run.mean, run.std, seed=cfg.seed,
-                                                  return_curves=True)
+                                                  return_curves=True, measure=cfg.faithfulness_measure,
+                                                  limit=cfg.faithfulness_limit)
         table.to_csv(out_dir / "faithfulness.csv", index=False)
+        (out_dir / "faithfulness_excluded.json").write_text(json.dumps(table.attrs.get("excluded", {})))
         np.savez_compressed(out_dir / "faithfulness_curves.npz",
                             **{f"{m}__{k}": v for m, c in mean_curves(curves).items() for k, v in c.items()})
         done["faithfulness"] = int(table["image_id"].nunique())

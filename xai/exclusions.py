@@ -87,3 +87,66 @@ def blank_unconverged_ig(wide: pd.DataFrame, tol: float | None) -> pd.DataFrame:
         out.loc[bad, cols] = np.nan
     out["ig_excluded"] = np.where(bad, IG_REASON, "")
     return out
+
+
+#: Outcome groups in the order the report lists them (FP vs TN carries the localisation verdict).
+OUTCOMES = ("FP", "TN", "FN", "TP")
+
+
+def saliency_accounting(table: pd.DataFrame, methods=("gradcam", "ig"), metric: str = "lung_rank_ratio_k10"
+                        ) -> pd.DataFrame:
+    """How many images each localisation result rests on, and why the others are left out.
+
+    Every image of each outcome group is assigned exactly one fate, checked in
+    this order: ``no map`` (the method was not run for it, e.g. IG on correct
+    images), ``IG not converged`` (:data:`IG_REASON`), ``lung mask implausible``
+    (a share "inside the lungs" means nothing without lungs), ``no lung area``
+    (mask empty or full: the ratio has no denominator), else ``used``. Constant
+    maps are used (ratio 1.0 by ties, chance) and counted separately.
+
+    Args:
+        table: the explain step's per-image table (``outcome``, ``{m}_{metric}``,
+            ``lung_mask_plausible``, optionally ``ig_excluded``, ``{m}_map_constant``).
+        methods: method prefixes.
+        metric: unprefixed summary key.
+
+    Returns:
+        One row per method x outcome present: ``method, metric, outcome, n_images,
+        n_used, n_no_map, n_ig_not_converged, n_mask_implausible, n_no_lung_area,
+        n_constant_map, excluded`` (a sentence: counts and reasons, '' if none).
+    """
+    rows = []
+    plausible = table["lung_mask_plausible"].astype(bool) if "lung_mask_plausible" in table \
+        else pd.Series(True, index=table.index)
+    for method in methods:
+        col = f"{method}_{metric}"
+        has_any = any(c.startswith(f"{method}_") for c in table.columns)
+        if not has_any:
+            continue
+        ig_bad = (table["ig_excluded"].fillna("").astype(str) != "") if (method == "ig" and "ig_excluded" in table) \
+            else pd.Series(False, index=table.index)
+        summary_cols = [c for c in (f"{method}_lung_share", f"{method}_entropy", f"{method}_empty", col) if c in table]
+        mapped = table[summary_cols].notna().any(axis=1) if summary_cols else pd.Series(False, index=table.index)
+        value = table[col] if col in table else pd.Series(np.nan, index=table.index)
+        constant = table[f"{method}_map_constant"].fillna(0).astype(float) == 1 if f"{method}_map_constant" in table \
+            else pd.Series(False, index=table.index)
+        no_map = ~mapped & ~ig_bad
+        not_conv = ig_bad
+        implausible = ~no_map & ~not_conv & ~plausible
+        no_area = ~no_map & ~not_conv & ~implausible & value.isna()
+        used = ~no_map & ~not_conv & ~implausible & ~no_area
+        for outcome in OUTCOMES:
+            sel = table["outcome"] == outcome
+            if not sel.any():
+                continue
+            counts = {"n_no_map": int((no_map & sel).sum()), "n_ig_not_converged": int((not_conv & sel).sum()),
+                      "n_mask_implausible": int((implausible & sel).sum()), "n_no_lung_area": int((no_area & sel).sum())}
+            reasons = {"n_no_map": "no map for this method", "n_ig_not_converged": IG_REASON,
+                       "n_mask_implausible": "lung mask implausible", "n_no_lung_area": "lung mask empty or full"}
+            text = "; ".join(f"{v} {reasons[k]}" for k, v in counts.items() if v)
+            rows.append({"method": method, "metric": col, "outcome": outcome, "n_images": int(sel.sum()),
+                         "n_used": int((used & sel).sum()), **counts,
+                         "n_constant_map": int((constant & used & sel).sum()), "excluded": text})
+    return pd.DataFrame(rows, columns=["method", "metric", "outcome", "n_images", "n_used", "n_no_map",
+                                       "n_ig_not_converged", "n_mask_implausible", "n_no_lung_area",
+                                       "n_constant_map", "excluded"])

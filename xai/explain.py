@@ -468,14 +468,24 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChecksConfig, ExplainConf
     beyond.add_argument("--cf-per-class", type=int, default=100, help="correct images per class in the sweeps")
     beyond.add_argument("--sanity-images", type=int, default=0,
                         help="images in the cascading-randomisation sanity check of the maps (0: skip)")
-    beyond.add_argument("--faithfulness", action="store_true", help="deletion/insertion curves of the maps")
+    beyond.add_argument("--faithfulness", action="store_true",
+                        help="faithfulness of the maps (ROAD by default; see --faithfulness-measure)")
+    beyond.add_argument("--faithfulness-measure", choices=("road", "deletion"), default="road",
+                        help="road: remove-and-debias with noisy linear imputation, MoRF/LeRF, blocky random "
+                             "control (default); deletion: black-fill deletion / blurred insertion")
+    beyond.add_argument("--faithfulness-images", type=int, default=40,
+                        help="at most N explained images in the faithfulness check (0: all)")
     a = p.parse_args(argv)
     methods = tuple(m.strip() for m in a.methods.split(",") if m.strip())
+    if a.faithfulness_images < 0:
+        raise ConfigError(f"--faithfulness-images must be >= 0, got {a.faithfulness_images}")
     if a.cf_per_class < 1 or a.sanity_images < 0:
         raise ConfigError(f"--cf-per-class must be >= 1 and --sanity-images >= 0, got {a.cf_per_class} and "
                           f"{a.sanity_images}")
     checks = ChecksConfig(counterfactuals=a.counterfactuals, cf_per_class=a.cf_per_class,
-                          sanity_images=a.sanity_images, faithfulness=a.faithfulness, data=a.data, split=a.split,
+                          sanity_images=a.sanity_images, faithfulness=a.faithfulness,
+                          faithfulness_measure=a.faithfulness_measure,
+                          faithfulness_limit=a.faithfulness_images or None, data=a.data, split=a.split,
                           device=a.device, seed=a.seed, n_boot=a.n_boot, cache_dir=a.cache_dir, workers=a.workers)
     return checks, ExplainConfig(run=a.run, data=a.data, split=a.split, only_errors=a.only_errors, methods=methods,
                          ig_steps=a.ig_steps, ig_max_steps=a.ig_max_steps, ig_tol=a.ig_tol, target=a.target,
