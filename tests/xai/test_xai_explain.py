@@ -48,6 +48,12 @@ def test_main_command_end_to_end(small_run, capsys):
     assert ig["ig_steps"].between(16, 32).all() and (ig["ig_completeness_error"] >= 0).all()
     table = pd.read_csv(out / "table.csv")
     assert table["image_id"].is_unique and len(table) == 16
+    # the primary localisation statistic exists for every image, correct ones (TN, TP) included
+    plausible = table["lung_mask_plausible"].astype(bool)
+    for k in (5, 10, 20):
+        col = f"gradcam_lung_rank_ratio_k{k}"
+        assert table.loc[plausible, col].notna().all() and (table[col].dropna() >= 0).all(), col
+    assert "ig_excluded" in table and "What the localisation results rest on" in (out / "report.html").read_text()
     for name in ("report.html", "report.md", "report.json", "index.html", "config.json"):
         assert (out / name).is_file(), name
     report = json.loads((out / "report.json").read_text())
