@@ -104,3 +104,23 @@ def test_bad_inputs_raise_config_error(tiny_cnn, tiny_batch):
         gradcam_maps(tiny_cnn, tiny_batch[0], 1)
     with pytest.raises(ConfigError, match="batch_size"):
         gradcam_maps(tiny_cnn, tiny_batch, 1, batch_size=0)
+
+
+def test_raw_maps_keep_the_ranking_the_relu_throws_away(tiny_cnn, tiny_batch):
+    from xai.gradcam import gradcam_maps
+    from xai.models_util import target_layer_for
+
+    shown, raw = gradcam_maps(tiny_cnn, tiny_batch, 1, return_raw=True)
+    assert raw.shape == shown.shape and raw.dtype == np.float32 and np.isfinite(raw).all()
+    assert np.array_equal(shown, gradcam_maps(tiny_cnn, tiny_batch, 1))  # the display maps are unchanged
+    for s, r in zip(shown, raw):
+        if s.max() > 0:  # where the display map has a peak, the raw map peaks there too
+            assert r[np.unravel_index(np.argmax(s), s.shape)] >= np.quantile(r, 0.95)
+    # the raw map of class 0 is the negative of class 1's (log-odds model): the display map cannot say that
+    from xai.models_util import BinaryLogOdds
+
+    model = BinaryLogOdds(tiny_cnn)
+    layer = target_layer_for(tiny_cnn)
+    _, r1 = gradcam_maps(model, tiny_batch, 1, target_layer=layer, return_raw=True)
+    _, r0 = gradcam_maps(model, tiny_batch, 0, target_layer=layer, return_raw=True)
+    np.testing.assert_allclose(r0, -r1, atol=1e-5)
