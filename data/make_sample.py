@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from data.errors import ToolkitError
+from data.labels import CLASSES
 from data.scan import scan_dataset
 
 FOLDER_OF_SPLIT = {"train": "train", "valid": "val", "test": "test"}
@@ -39,7 +40,7 @@ def choose_sample(table: pd.DataFrame, train_per_class: int, test_per_class: int
     chosen = [table[table["split"] == "valid"]]
     used = set(chosen[0]["patient_id"])
     for split, per_class in (("test", test_per_class), ("train", train_per_class)):
-        for label in ("NORMAL", "PNEUMONIA"):
+        for label in CLASSES:
             pool = table[(table["split"] == split) & (table["label"] == label) & ~table["patient_id"].isin(used)]
             # one image per patient keeps the sample diverse
             pool = pool.groupby("patient_id", sort=True).head(1)

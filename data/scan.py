@@ -14,10 +14,10 @@ import pandas as pd
 from PIL import Image
 
 from data.errors import DatasetLayoutError
+from data.labels import CLASSES as LABELS
 
 SPLIT_FOLDERS = {"train": "train", "val": "valid", "valid": "valid", "test": "test"}
 SPLITS = ("train", "valid", "test")
-LABELS = ("NORMAL", "PNEUMONIA")
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".bmp", ".tif", ".tiff", ".dcm", ".dicom"}
 SCAN_COLUMNS = ["image_id", "path", "split", "label", "patient_id", "subtype", "width", "height", "channels"]
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from data.labels import CLASSES as LABELS
 from figures.style import figure, save
 from training.metrics import format_metric
 
-LABELS = ("NORMAL", "PNEUMONIA")
 
 
 def confusion_counts(counts: dict) -> np.ndarray:

@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import NullFormatter
 
+from data.labels import CLASSES as CLASS_ORDER
 from figures.style import figure, save
 
 REGION_STYLE = {"whole": ("#24292f", "o", "whole film"), "lungs": ("#1f6feb", "s", "inside the lungs"),
                 "outside": ("#d95f02", "^", "outside the lungs")}
-CLASS_ORDER = ("NORMAL", "PNEUMONIA")
 #: Quality metric each intervention is read against (x axis of the quality-response figure).
 QUALITY_AXIS = {"gaussian_blur": "q_laplacian_var", "motion_blur": "q_laplacian_var", "noise": "q_laplacian_var",
                 "contrast": "q_rms_contrast", "gamma": "q_mean"}

@@ -19,6 +19,7 @@ from figures.gallery import write_gallery
 from figures.panels import draw_panel
 from figures.plots import plot_distributions, plot_dose_response, plot_localisation
 from figures.report import write_report
+from data.labels import safe_name
 from quality.metrics import QUALITY_COLUMNS
 from stats.analysis import analyse
 from stats.primary import LOCALISATION_TOP_PERCENTS, PRIMARY_METRICS
@@ -37,10 +38,6 @@ LOCALISATION_SUFFIXES = (*(f"lung_rank_ratio_k{k}" for k in LOCALISATION_TOP_PER
 KEY_METRICS = ("q_laplacian_var", "q_highfreq_share", "q_blur_effect", "q_rms_contrast", "q_dynamic_range",
                "q_mean", "q_laplacian_var_lung", "q_rms_contrast_lung")
 CAPTION_KEYS = ("q_laplacian_var", "q_rms_contrast", "q_highfreq_share", "q_mean")
-
-
-def _safe_name(image_id: str) -> str:
-    return image_id.replace("/", "__")
 
 
 def analysis_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -125,10 +122,10 @@ def draw_panels(out_dir: Path, table: pd.DataFrame, config: dict, force: bool = 
     panels.mkdir(exist_ok=True)
     rows = []
     for row in table[table["explained"]].itertuples(index=False):
-        maps_file = out_dir / "maps" / f"{_safe_name(row.image_id)}.npz"
+        maps_file = out_dir / "maps" / f"{safe_name(row.image_id)}.npz"
         if not maps_file.is_file():
             continue
-        target = panels / f"{_safe_name(row.image_id)}.png"
+        target = panels / f"{safe_name(row.image_id)}.png"
         if force or not target.is_file():
             with np.load(maps_file) as maps:
                 image = maps["image"].astype(np.float32) / 255.0

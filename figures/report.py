@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from data.jsonsafe import jsonable
 from training.metrics import format_metric  # figures is the last layer: it may read lower ones
 
 #: Status -> (badge background, badge text colour).
@@ -216,27 +217,6 @@ def _rel(out_dir: Path, path: str | os.PathLike) -> str:
 
 def _href(rel: str) -> str:
     return html.escape(quote(rel), quote=True)
-
-
-def jsonable(obj: object) -> object:
-    """Recursively convert to JSON-safe Python types (NaN/inf -> None, numpy -> Python, paths -> str)."""
-    if isinstance(obj, Mapping):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if hasattr(obj, "to_dict") and callable(obj.to_dict) and hasattr(obj, "columns"):
-        return jsonable(obj.to_dict(orient="records"))
-    if isinstance(obj, (list, tuple, set, np.ndarray)):
-        return [jsonable(v) for v in list(obj)]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(float(obj)) else None
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    if obj is None or isinstance(obj, str):
-        return obj
-    return str(obj)
 
 
 def _data_uri(path: Path) -> str:

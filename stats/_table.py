@@ -13,14 +13,8 @@ import numpy as np
 import pandas as pd
 
 from data.errors import ConfigError, first_few  # noqa: F401  (re-exported for stats)
-
-NORMAL = "NORMAL"
-PNEUMONIA = "PNEUMONIA"
-OUTCOMES = ("TP", "TN", "FP", "FN")
-#: Outcome -> true label it implies.
-OUTCOME_TRUTH = {"TP": PNEUMONIA, "FN": PNEUMONIA, "TN": NORMAL, "FP": NORMAL}
-#: Outcome -> predicted label it implies.
-OUTCOME_PRED = {"TP": PNEUMONIA, "FP": PNEUMONIA, "TN": NORMAL, "FN": NORMAL}
+from data.jsonsafe import JsonFields, jsonable, nan_to_none  # noqa: F401  (re-exported for stats)
+from data.labels import NORMAL, OUTCOME_PRED, OUTCOME_TRUTH, OUTCOMES, PNEUMONIA  # noqa: F401
 
 
 def require_frame(table: object, name: str = "table") -> pd.DataFrame:
@@ -106,41 +100,3 @@ def check_bootstrap(n_boot: object, seed: object) -> tuple[int, object]:
         raise ConfigError(f"seed must be an integer or None, got {seed!r}")
     return int(n_boot), seed
 
-
-def nan_to_none(value: object) -> object:
-    """Map NaN/inf floats to None and numpy scalars to Python scalars (for JSON)."""
-    if isinstance(value, (np.floating, float)):
-        value = float(value)
-        return value if np.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
-def jsonable(obj: object) -> object:
-    """Recursively convert ``obj`` to JSON-safe Python types (NaN -> None, frames -> records)."""
-    if isinstance(obj, pd.DataFrame):
-        return [jsonable(rec) for rec in obj.to_dict(orient="records")]
-    if isinstance(obj, pd.Series):
-        return [jsonable(v) for v in obj.tolist()]
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [jsonable(v) for v in list(obj)]
-    if hasattr(obj, "to_dict") and callable(obj.to_dict):
-        return jsonable(obj.to_dict())
-    if obj is pd.NA or obj is pd.NaT:
-        return None
-    return nan_to_none(obj)
-
-
-class JsonFields:
-    """Mixin for result dataclasses: ``to_dict()`` with NaN as None and numpy scalars as Python."""
-
-    def to_dict(self) -> dict:
-        """JSON-safe dict of all fields (NaN -> None)."""
-        from dataclasses import asdict
-
-        return {k: nan_to_none(v) for k, v in asdict(self).items()}

@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from data.errors import ConfigError
+from data.labels import CLASSES, NORMAL, PNEUMONIA, THRESHOLD  # noqa: F401  (CLASSES re-exported)
 from training.backbones import IMAGENET_MEAN, IMAGENET_STD, build_untrained_classifier
 
-CLASSES = ("NORMAL", "PNEUMONIA")
 PREDICTION_COLUMNS = ["image_id", "path", "split", "label", "pred", "p_pneumonia", "correct", "outcome"]
 
 
@@ -134,7 +134,7 @@ def predict_proba(model: nn.Module, pixels: np.ndarray, mean, std, *, device: st
     return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
 
-def outcome_table(rows: pd.DataFrame, p_pneumonia: np.ndarray, threshold: float = 0.5) -> pd.DataFrame:
+def outcome_table(rows: pd.DataFrame, p_pneumonia: np.ndarray, threshold: float = THRESHOLD) -> pd.DataFrame:
     """The predictions table: one row per image with pred, correct and TP/TN/FP/FN outcome.
 
     Args:
@@ -148,8 +148,8 @@ def outcome_table(rows: pd.DataFrame, p_pneumonia: np.ndarray, threshold: float 
     table = rows[["image_id", "path", "split", "label"]].reset_index(drop=True).copy()
     table["p_pneumonia"] = np.asarray(p_pneumonia, dtype=float)
     positive = table["p_pneumonia"] >= threshold
-    table["pred"] = np.where(positive, "PNEUMONIA", "NORMAL")
-    truth = table["label"] == "PNEUMONIA"
+    table["pred"] = np.where(positive, PNEUMONIA, NORMAL)
+    truth = table["label"] == PNEUMONIA
     table["correct"] = table["pred"] == table["label"]
     table["outcome"] = np.select([truth & positive, ~truth & ~positive, ~truth & positive],
                                  ["TP", "TN", "FP"], default="FN")

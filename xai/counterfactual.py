@@ -46,6 +46,8 @@ from torch import nn
 
 from data.cache import load_resized
 from data.errors import ConfigError, ToolkitError
+from data.jsonsafe import jsonable
+from data.labels import CLASSES, THRESHOLD
 from quality import metrics as qm
 from training.metrics import wilson_interval
 from training.predict import load_run, predict_proba
@@ -54,9 +56,6 @@ from xai.interventions import INTERVENTIONS, TEXTURE_SHAPE, apply, shuffle_cover
 from xai.lungs import lung_mask
 
 REGIONS = ("whole", "lungs", "outside")
-CLASSES = ("NORMAL", "PNEUMONIA")
-#: P(pneumonia) at or above this is a PNEUMONIA prediction (the runs' threshold).
-THRESHOLD = 0.5
 #: Quality metrics measured on every perturbed film (keys of ``quality.metrics.METRICS``).
 DEFAULT_QUALITY = ("q_laplacian_var", "q_rms_contrast", "q_mean")
 #: Mean |change in P(pneumonia)| below this counts as no material effect in the verdicts.
@@ -735,24 +734,8 @@ def select_images(cfg: CounterfactualConfig, run, rows: pd.DataFrame, root: Path
             np.stack(kept_masks).reshape(-1, size, size), warnings)
 
 
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        return None if not math.isfinite(float(obj)) else float(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
 def _records(frame: pd.DataFrame) -> list[dict]:
-    return _jsonable(frame.to_dict("records"))
+    return jsonable(frame.to_dict("records"))
 
 
 def output_dir(cfg: CounterfactualConfig, run_dir: Path) -> Path:
@@ -788,7 +771,7 @@ def run_counterfactuals(cfg: CounterfactualConfig, *, progress: bool = True) -> 
     out = output_dir(cfg, run.run_dir)
     out.mkdir(parents=True, exist_ok=True)
     variants = plan_variants(cfg.interventions, cfg.regions, cfg.texture_shape)
-    (out / "config.json").write_text(json.dumps(_jsonable({
+    (out / "config.json").write_text(json.dumps(jsonable({
         **asdict(cfg), "resolved_run": str(run.run_dir), "resolved_data": str(root), "device_used": device,
         "analysis_size": run.size, "threshold": THRESHOLD,
         "strengths": {k: v[1] for k, v in INTERVENTIONS.items() if k in cfg.interventions},
@@ -829,8 +812,8 @@ def run_counterfactuals(cfg: CounterfactualConfig, *, progress: bool = True) -> 
     }
     seconds["total"] = time.perf_counter() - t_start
     result["seconds"] = seconds
-    (out / "counterfactual.json").write_text(json.dumps(_jsonable(result), indent=2, allow_nan=False))
-    return _jsonable(result)
+    (out / "counterfactual.json").write_text(json.dumps(jsonable(result), indent=2, allow_nan=False))
+    return jsonable(result)
 
 
 def load_result(out_dir: str | Path) -> dict:

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from data.cache import load_resized
 from data.errors import ConfigError, ToolkitError
 from data.join import join_on_image_id
+from data.labels import CLASS_INDEX, THRESHOLD, safe_name
 from quality.measure import measure_image
 from quality.metrics import BOUNDING_BOX_METRICS, QUALITY_COLUMNS
 from training.train import resolve_device
@@ -42,7 +43,6 @@ from xai.summarize import saliency_summary
 
 METHODS = ("gradcam", "ig")
 TARGETS = ("predicted", "true", "both")
-CLASS_INDEX = {"NORMAL": 0, "PNEUMONIA": 1}
 #: |recomputed - recorded| P(pneumonia) above which the run and the data disagree.
 PREDICTION_TOLERANCE = 0.02
 
@@ -126,11 +126,6 @@ class ExplainResult:
     n_explained_now: int
     seconds: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-
-
-def safe_name(image_id: str) -> str:
-    """File-name-safe form of an image id (``test/NORMAL/IM-1.jpeg`` -> ``test__NORMAL__IM-1.jpeg``)."""
-    return image_id.replace("/", "__")
 
 
 def ensure_run(cfg: ExplainConfig) -> Path:
@@ -350,7 +345,7 @@ def explain(cfg: ExplainConfig) -> ExplainResult:
     drift = np.abs(p_now - wanted["p_pneumonia"].to_numpy())
     wanted["p_recomputed"] = p_now
     if drift.max(initial=0) > PREDICTION_TOLERANCE:
-        flips = int(((p_now >= 0.5) != (wanted["p_pneumonia"] >= 0.5)).sum())
+        flips = int(((p_now >= THRESHOLD) != (wanted["p_pneumonia"] >= THRESHOLD)).sum())
         warnings.append(f"recomputed P(pneumonia) differs from predictions.csv by up to {drift.max():.3f} "
                         f"({flips} label flips): other device or library versions; the recorded predictions are used")
 
