@@ -16,16 +16,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
-from statsmodels.stats.proportion import proportion_confint
 
 from data.errors import ImageLoadError, ToolkitError
 from data.io import load_xray
 from data.parallel import parallel_map
 from data.scan import scan_dataset
 from data.splits import patients_across_splits
+from stats.intervals import SMALL_SPLIT, wilson_interval  # temporary upward import: the audit command moves to the command layer
 
 #: Below this many images, a split cannot support accuracy claims (warned about).
-SMALL_SPLIT = 100
 THUMB = 32
 
 
@@ -91,7 +90,7 @@ def split_size_warning(split: str, n: int) -> str | None:
     """Warning text for a split too small for accuracy claims, or None."""
     if n >= SMALL_SPLIT:
         return None
-    low, high = proportion_confint(n // 2, n, alpha=0.05, method="wilson") if n else (0.0, 1.0)
+    low, high = wilson_interval(n // 2, n) if n else (0.0, 1.0)
     return (f"split '{split}' has only {n} images: one image is {100.0 / max(n, 1):.2f} accuracy points and a "
             f"95% Wilson interval is up to {100 * (high - low):.0f} points wide; do not rank models on it")
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from data.labels import CLASSES as LABELS
 from figures.style import figure, save
-from training.metrics import format_metric
+from stats.intervals import format_metric
 
 
 

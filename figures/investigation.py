@@ -23,7 +23,8 @@ from data.labels import safe_name
 from quality.metrics import QUALITY_COLUMNS
 from stats.analysis import analyse
 from stats.primary import LOCALISATION_TOP_PERCENTS, PRIMARY_METRICS
-from training.metrics import binary_metrics, format_metric
+from stats.classification import binary_metrics
+from stats.intervals import format_metric
 
 METHODS = ("gradcam", "ig")
 #: Geometry adjusted for in the regressions: whether a film is a squeezed 224x224 copy, and its

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.proportion import proportion_confint
 
+from stats.intervals import wilson_interval
 from figures.style import OUTCOME_COLOURS, figure, save
 
 #: Box positions: true NORMAL (TN, FP), a gap, true PNEUMONIA (TP, FN).
@@ -112,14 +112,6 @@ def effect_text(row: pd.Series | None) -> str:
         sizes = "" if math.isnan(n1) or math.isnan(n2) else f"\n(n = {n1:.0f} vs {n2:.0f})"
         return "not tested" + sizes
     return f"r = {r:.2f} {_ci2(row.get('ci_low'), row.get('ci_high'))}\n{q_text(row.get('q_value'))}"
-
-
-def wilson(successes: int, n: int) -> tuple[float, float]:
-    """Wilson 95% interval (statsmodels ``proportion_confint``); (nan, nan) when n == 0."""
-    if n == 0:
-        return (math.nan, math.nan)
-    low, high = proportion_confint(successes, n, alpha=0.05, method="wilson")
-    return (float(low), float(high))
 
 
 def _grid(n_panels: int, n_cols: int) -> tuple[int, int]:
@@ -364,7 +356,7 @@ def _draw_pointing(ax, table: pd.DataFrame, column: str, frame: pd.DataFrame | N
         if n == 0:
             ax.text(pos, 0.5, "no data", ha="center", va="center", fontsize=8, color="#888888", rotation=90)
             continue
-        low, high = wilson(k, n)
+        low, high = wilson_interval(k, n)
         rate = k / n
         colour = OUTCOME_COLOURS[outcome]
         ax.errorbar([pos], [rate], yerr=[[max(rate - low, 0.0)], [max(high - rate, 0.0)]], fmt="o", color=colour, ms=8, capsize=5,
@@ -388,7 +380,7 @@ def plot_localisation(table: pd.DataFrame, methods: Sequence[str], path: str | P
     ``{m}_lung_rank_ratio_k10`` (dashed line: chance, 1.0; ``{m}_lung_share`` for
     older tables without it) within each true class (TN vs FP, TP vs FN); right, the share of images whose saliency peak
     lies in the lungs (``{m}_peak_in_lung`` mean) per outcome with Wilson 95%
-    intervals (statsmodels ``proportion_confint(method='wilson')``).
+    intervals (:func:`stats.intervals.wilson_interval`).
 
     Args:
         table: per-image table with ``outcome`` and the ``{m}_*`` columns. Not modified.

@@ -28,7 +28,7 @@ from urllib.parse import quote
 import numpy as np
 
 from data.jsonsafe import jsonable
-from training.metrics import format_metric  # figures is the last layer: it may read lower ones
+from stats.intervals import format_metric  # figures is the last layer: it may read lower ones
 
 #: Status -> (badge background, badge text colour).
 STATUS_COLOURS = {

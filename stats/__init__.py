@@ -12,7 +12,8 @@ Public API:
 """
 
 from stats.analysis import analyse
-from stats.compare import GroupComparison, benjamini_hochberg, compare_groups, within_class_comparisons
+from stats.compare import GroupComparison, compare_groups, within_class_comparisons
+from stats.multiplicity import benjamini_hochberg
 from stats.correlation import SpearmanResult, dose_response, spearman_with_ci
 from data.join import join_on_image_id
 from stats.power import MinimalDetectableEffect, minimal_detectable_effect

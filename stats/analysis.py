@@ -24,7 +24,7 @@ from stats.power import minimal_detectable_effect
 from stats.primary import PRIMARY_METRICS
 from stats.regression import RegressionResult, error_logistic_regression
 from stats.verdict import verdicts
-from training.metrics import SMALL_SPLIT, wilson_interval
+from stats.intervals import SMALL_SPLIT, proportion
 
 ALPHA = 0.05
 SIGN_CONVENTION = ("rank_biserial = 2*U1/(n1*n2) - 1 with group 1 = errors (FP or FN) and group 2 = "
@@ -40,22 +40,16 @@ def _names(value: object, arg: str) -> list[str]:
     return list(dict.fromkeys(value))
 
 
-def _proportion(successes: int, n: int) -> dict:
-    low, high = wilson_interval(successes, n)
-    return {"value": successes / n if n else float("nan"), "successes": int(successes), "n": int(n),
-            "ci_low": low, "ci_high": high, "interval": "Wilson 95%"}
-
-
 def accuracy_block(table: pd.DataFrame) -> dict:
     """Counts, accuracy, sensitivity, specificity (Wilson 95%) and balanced accuracy."""
     counts = {k: int((table["outcome"] == k).sum()) for k in OUTCOMES}
     n = int(len(table))
-    sens = _proportion(counts["TP"], counts["TP"] + counts["FN"])
-    spec = _proportion(counts["TN"], counts["TN"] + counts["FP"])
+    sens = proportion(counts["TP"], counts["TP"] + counts["FN"])
+    spec = proportion(counts["TN"], counts["TN"] + counts["FP"])
     return {
         "n": n,
         "counts": counts,
-        "accuracy": _proportion(counts["TP"] + counts["TN"], n),
+        "accuracy": proportion(counts["TP"] + counts["TN"], n),
         "sensitivity": sens,
         "specificity": spec,
         "balanced_accuracy": {"value": (sens["value"] + spec["value"]) / 2,

@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import pandas as pd
 from scipy.stats import mannwhitneyu, rankdata
-from statsmodels.stats.multitest import multipletests
 
 from data.errors import ConfigError
 from stats._table import (
@@ -29,11 +28,12 @@ from stats._table import (
     require_frame,
     validate_outcomes,
 )
+from stats.bootstrap import bootstrap_ci
+from stats.multiplicity import benjamini_hochberg
 from stats.power import minimal_detectable_effect
 
 #: (comparison label, error outcome, correct outcome): always within one true class.
 WITHIN_CLASS = (("FP vs TN", "FP", "TN"), ("FN vs TP", "FN", "TP"))
-_BOOT_CELLS = 2_000_000  # bootstrap matrix cells per chunk (memory bound)
 
 
 @dataclass(frozen=True)
@@ -74,9 +74,9 @@ class GroupComparison(JsonFields):
 
 
 
-def rank_biserial_from_u(u1: float, n1: int, n2: int) -> float:
-    """Rank-biserial correlation ``2 * U1 / (n1 * n2) - 1`` from the U of the first group."""
-    return float(2.0 * u1 / (n1 * n2) - 1.0)
+def rank_biserial_from_u(u1, n1: int, n2: int):
+    """Rank-biserial correlation ``2 * U1 / (n1 * n2) - 1`` from the U of the first group (float or array)."""
+    return 2.0 * u1 / (n1 * n2) - 1.0
 
 
 def _quartiles(x: np.ndarray) -> tuple[float, float, float]:
@@ -86,21 +86,12 @@ def _quartiles(x: np.ndarray) -> tuple[float, float, float]:
     return (float(med), float(q1), float(q3))
 
 
-def _bootstrap_rank_biserial(
-    a: np.ndarray, b: np.ndarray, n_boot: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Rank-biserial of ``n_boot`` within-group resamples (vectorised over resamples)."""
-    n1, n2 = a.size, b.size
-    chunk = max(1, _BOOT_CELLS // (n1 + n2))
-    out = np.empty(n_boot)
-    for start in range(0, n_boot, chunk):
-        m = min(chunk, n_boot - start)
-        sample_a = a[rng.integers(0, n1, size=(m, n1))]
-        sample_b = b[rng.integers(0, n2, size=(m, n2))]
-        ranks = rankdata(np.concatenate([sample_a, sample_b], axis=1), axis=1)
-        u1 = ranks[:, :n1].sum(axis=1) - n1 * (n1 + 1) / 2.0
-        out[start : start + m] = 2.0 * u1 / (n1 * n2) - 1.0
-    return out
+def rank_biserial(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Rank-biserial of ``a`` against ``b`` along ``axis`` (vectorised; the bootstrap statistic)."""
+    n1, n2 = a.shape[axis], b.shape[axis]
+    ranks = rankdata(np.concatenate([a, b], axis=axis), axis=axis)
+    u1 = np.take(ranks, np.arange(n1), axis=axis).sum(axis=axis) - n1 * (n1 + 1) / 2.0
+    return rank_biserial_from_u(u1, n1, n2)
 
 
 def compare_groups(
@@ -143,40 +134,15 @@ def compare_groups(
         )
     res = mannwhitneyu(a_, b_, alternative="two-sided")
     u1 = float(res.statistic)
-    r = rank_biserial_from_u(u1, n1, n2)
+    r = float(rank_biserial_from_u(u1, n1, n2))
     ci_low = ci_high = math.nan
     if n_boot > 0:
-        boots = _bootstrap_rank_biserial(a_, b_, n_boot, np.random.default_rng(seed))
-        ci_low, ci_high = (float(v) for v in np.percentile(boots, [2.5, 97.5]))
+        ci = bootstrap_ci((a_, b_), rank_biserial, n_boot=n_boot, seed=seed)
+        ci_low, ci_high = ci.low, ci.high
     return GroupComparison(
         **base, u_statistic=u1, p_value=float(res.pvalue), rank_biserial=r,
         ci_low=ci_low, ci_high=ci_high, n_boot=n_boot,
     )
-
-
-def benjamini_hochberg(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg q-values (statsmodels ``multipletests(method='fdr_bh')``).
-
-    NaN p-values stay NaN and are excluded from the family (they do not count
-    towards the number of tests).
-
-    Args:
-        pvalues: 1-D p-values in [0, 1] or NaN.
-
-    Returns:
-        Float array of the same length.
-
-    Raises:
-        ConfigError: non-numeric input or p-values outside [0, 1].
-    """
-    p = as_float_array(pvalues, "pvalues")
-    out = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    if ((p[ok] < 0) | (p[ok] > 1)).any():
-        raise ConfigError(f"p-values must lie in [0, 1] or be NaN, got {p[ok][(p[ok] < 0) | (p[ok] > 1)][:5].tolist()}")
-    if ok.any():
-        out[ok] = multipletests(p[ok], method="fdr_bh")[1]
-    return out
 
 
 def within_class_comparisons(

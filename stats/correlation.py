@@ -21,9 +21,9 @@ from stats._table import (
     require_columns,
     require_frame,
 )
-from stats.compare import benjamini_hochberg
+from stats.bootstrap import bootstrap_ci
+from stats.multiplicity import benjamini_hochberg
 
-_BOOT_CELLS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -53,22 +53,15 @@ class SpearmanResult(JsonFields):
 
 
 
-def _bootstrap_rho(x: np.ndarray, y: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """Spearman rho of ``n_boot`` paired resamples (NaN where a resample is constant)."""
-    n = x.size
-    chunk = max(1, _BOOT_CELLS // (2 * n))
-    out = np.empty(n_boot)
-    for start in range(0, n_boot, chunk):
-        m = min(chunk, n_boot - start)
-        idx = rng.integers(0, n, size=(m, n))
-        rx = rankdata(x[idx], axis=1)
-        ry = rankdata(y[idx], axis=1)
-        rx -= rx.mean(axis=1, keepdims=True)
-        ry -= ry.mean(axis=1, keepdims=True)
-        denom = np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[start : start + m] = np.where(denom > 0, (rx * ry).sum(axis=1) / denom, np.nan)
-    return out
+def _spearman_rho(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Spearman rho of paired rows along ``axis`` (vectorised; NaN where a resample is constant)."""
+    rx = rankdata(x, axis=axis)
+    ry = rankdata(y, axis=axis)
+    rx -= rx.mean(axis=axis, keepdims=True)
+    ry -= ry.mean(axis=axis, keepdims=True)
+    denom = np.sqrt((rx * rx).sum(axis=axis) * (ry * ry).sum(axis=axis))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, (rx * ry).sum(axis=axis) / denom, np.nan)
 
 
 def spearman_with_ci(
@@ -112,11 +105,8 @@ def spearman_with_ci(
     ci_low = ci_high = math.nan
     used = 0
     if n_boot > 0:
-        boots = _bootstrap_rho(x_, y_, n_boot, np.random.default_rng(seed))
-        boots = boots[~np.isnan(boots)]
-        used = int(boots.size)
-        if used:
-            ci_low, ci_high = (float(v) for v in np.percentile(boots, [2.5, 97.5]))
+        ci = bootstrap_ci((x_, y_), _spearman_rho, n_boot=n_boot, seed=seed, paired=True)
+        ci_low, ci_high, used = ci.low, ci.high, ci.n_used
     return SpearmanResult(n, dropped, rho, p, ci_low, ci_high, used)
 
 

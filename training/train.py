@@ -30,7 +30,8 @@ from data.scan import scan_dataset
 from data.splits import grouped_train_valid_split
 from training.backbones import IMAGENET_MEAN, IMAGENET_STD, build_classifier, imagenet_backbone
 from training.config import TrainConfig
-from training.metrics import binary_metrics, format_metric
+from stats.classification import binary_metrics
+from stats.intervals import format_metric
 from training.predict import CLASSES, outcome_table, predict_proba
 
 

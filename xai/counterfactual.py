@@ -49,7 +49,8 @@ from data.errors import ConfigError, ToolkitError
 from data.jsonsafe import jsonable
 from data.labels import CLASSES, THRESHOLD
 from quality import metrics as qm
-from training.metrics import wilson_interval
+from stats.bootstrap import bootstrap_mean_ci
+from stats.intervals import wilson_interval
 from training.predict import load_run, predict_proba
 from training.train import resolve_device
 from xai.interventions import INTERVENTIONS, TEXTURE_SHAPE, apply, shuffle_coverage
@@ -288,34 +289,6 @@ def sweep(model: nn.Module, images: np.ndarray, labels, lungs: np.ndarray, *, me
 
 # ----------------------------------------------------------------------------- statistics
 
-def bootstrap_mean_ci(values, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float]:
-    """Percentile bootstrap interval of a mean.
-
-    Exactly: ``rng = np.random.default_rng(seed)``, ``idx = rng.integers(0, n, (n_boot, n))``,
-    means of ``values[idx]`` along axis 1, then the ``alpha/2`` and ``1 - alpha/2``
-    percentiles (numpy's default linear interpolation).
-
-    Args:
-        values: 1-D numbers (NaN are dropped).
-        n_boot: resamples, >= 1.
-        seed: seed of the resampling.
-        alpha: 1 - confidence level.
-
-    Returns:
-        (low, high); (nan, nan) for no values, (v, v) for one.
-    """
-    x = np.asarray(values, dtype=np.float64)
-    x = x[~np.isnan(x)]
-    if x.size == 0:
-        return (float("nan"), float("nan"))
-    if x.size == 1:
-        return (float(x[0]), float(x[0]))
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, x.size, (int(n_boot), x.size))].mean(axis=1)
-    low, high = np.percentile(means, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-    return (float(low), float(high))
-
-
 GROUP = ["intervention", "strength", "region", "label"]
 
 
@@ -323,7 +296,7 @@ def summarise(per_image: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0) -> 
     """Per intervention x strength x region x true class statistics of a sweep.
 
     Every group uses :func:`bootstrap_mean_ci` with the same ``seed`` (common
-    random numbers), and ``training.metrics.wilson_interval`` for flip rates.
+    random numbers), and ``stats.intervals.wilson_interval`` for flip rates.
 
     Args:
         per_image: :func:`sweep` output (needs ``GROUP`` columns, ``p_before``,

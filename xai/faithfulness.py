@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from data.errors import ConfigError
-from xai.counterfactual import bootstrap_mean_ci
+from stats.bootstrap import bootstrap_mean_ci
 from xai.integrated_gradients import black_baseline
 from xai.models_util import IMAGENET_MEAN, IMAGENET_STD, as_target_array, model_device
 
@@ -273,7 +273,7 @@ def faithfulness_summary(table: pd.DataFrame, *, n_boot: int = 2000, seed: int =
 
     Args:
         table: :func:`faithfulness_table` output (ROAD or deletion columns).
-        n_boot, seed: :func:`xai.counterfactual.bootstrap_mean_ci`.
+        n_boot, seed: :func:`stats.bootstrap.bootstrap_mean_ci`.
 
     Returns:
         One row per group x method: ``outcome, method, n``, ``measure`` (road /

@@ -7,7 +7,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from data.errors import ConfigError
-from training.metrics import binary_metrics, expected_calibration_error, wilson_interval
+from stats.classification import binary_metrics, expected_calibration_error
+from stats.intervals import wilson_interval
 
 
 def test_wilson_study_value():
@@ -46,3 +47,15 @@ def test_ece_hand_computed():
 def test_metrics_reject_bad_input():
     with pytest.raises(ConfigError, match="0/1"):
         binary_metrics(np.array([0, 2]), np.array([0.1, 0.2]))
+
+
+def test_bootstrap_intervals_contain_their_estimates_and_resample_within_class():
+    rng = np.random.default_rng(1)
+    y = np.r_[np.ones(60, int), np.zeros(40, int)]
+    p = np.clip(0.35 * y + rng.uniform(0.1, 0.7, 100), 0, 1)
+    m = binary_metrics(y, p, n_boot=300, seed=0)
+    for key in ("balanced_accuracy", "roc_auc", "ece"):
+        assert m[key]["ci_low"] <= m[key]["value"] <= m[key]["ci_high"], key
+    one_class = binary_metrics(np.zeros(10, int), np.linspace(0.05, 0.95, 10), n_boot=100)
+    assert np.isnan(one_class["roc_auc"]["value"]) and np.isnan(one_class["roc_auc"]["ci_low"])
+    assert one_class["ece"]["ci_low"] <= one_class["ece"]["value"] <= one_class["ece"]["ci_high"]
