@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 
 from data.errors import ConfigError
@@ -36,9 +36,10 @@ class TrainConfig:
         seed: random seed for splits, initialisation, augmentation and order.
         device: ``auto``, ``cpu`` or ``cuda``.
         batch_size: images per batch.
-        lr: base learning rate (None: fastai's ``fine_tune`` default 2e-3).
+        lr: base learning rate of ``fine_tune`` (pretrained) or peak of ``fit_one_cycle``
+            (random init); 2e-3 is fastai's ``fine_tune`` default.
         flips: allow horizontal flips (off: a mirrored chest is anatomically wrong).
-        out: run folder (None: ``runs/<arch>-<size>px-<timestamp>``).
+        out: run folder (None: ``runs/<arch>-<size>px-<timestamp>``; run.json records the resolved one).
         force: allow writing into an existing non-empty run folder.
         cache_dir: decoded-image cache (None: the default cache).
         workers: decode processes (None: all cores).
@@ -55,7 +56,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     batch_size: int = 64
-    lr: float | None = None
+    lr: float = 2e-3
     flips: bool = False
     out: str | None = None
     force: bool = False
@@ -76,7 +77,7 @@ class TrainConfig:
             raise ConfigError(f"--size must be >= 16 pixels, got {self.size}")
         if int(self.batch_size) < 1:
             raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
-        if self.lr is not None and not self.lr > 0:
+        if not float(self.lr) > 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
         if not 0.0 < self.valid_fraction <= 0.5:
             raise ConfigError(f"--valid-fraction must be in (0, 0.5], got {self.valid_fraction}")
@@ -86,6 +87,12 @@ class TrainConfig:
         bad = set(self.predict_splits) - {"train", "valid", "test"}
         if bad:
             raise ConfigError(f"predict splits must be among train, valid, test; got {sorted(bad)}")
+
+    @classmethod
+    def default(cls, name: str):
+        """The default of field ``name`` (the one place CLI defaults come from)."""
+        f = cls.__dataclass_fields__[name]
+        return f.default_factory() if f.default_factory is not MISSING else f.default
 
     def to_dict(self) -> dict:
         out = asdict(self)

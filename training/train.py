@@ -159,12 +159,12 @@ def fit(cfg: TrainConfig, pixels: np.ndarray, labels: np.ndarray, train_idx, val
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy, splitter=splitter,
                     cbs=[EpochTimer.create(epoch_seconds)])
     if provenance.pretrained:
-        schedule = f"fine_tune({cfg.epochs}, base_lr={cfg.lr or 2e-3}): 1 frozen epoch + {cfg.epochs} unfrozen"
+        schedule = f"fine_tune({cfg.epochs}, base_lr={cfg.lr}): 1 frozen epoch + {cfg.epochs} unfrozen"
         learn.freeze()
-        learn.fine_tune(cfg.epochs, base_lr=cfg.lr or 2e-3)
+        learn.fine_tune(cfg.epochs, base_lr=cfg.lr)
     else:
-        schedule = f"fit_one_cycle({cfg.epochs}, lr_max={cfg.lr or 2e-3}) (random init: nothing to freeze)"
-        learn.fit_one_cycle(cfg.epochs, lr_max=cfg.lr or 2e-3)
+        schedule = f"fit_one_cycle({cfg.epochs}, lr_max={cfg.lr}) (random init: nothing to freeze)"
+        learn.fit_one_cycle(cfg.epochs, lr_max=cfg.lr)
     return learn.model.eval(), provenance, schedule, epoch_seconds
 
 
@@ -227,7 +227,7 @@ def train(cfg: TrainConfig) -> Path:
     pd.concat(predictions, ignore_index=True).to_csv(run_dir / "predictions.csv", index=False)
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     info = {
-        "config": cfg.to_dict(),
+        "config": {**cfg.to_dict(), "out": str(run_dir)},
         "data_root": str(root),
         "device": device,
         "device_name": torch.cuda.get_device_name(0) if device == "cuda" else platform.processor() or "cpu",
@@ -265,28 +265,27 @@ def summary(run_dir: Path) -> str:
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     """Command line -> validated :class:`TrainConfig`."""
-    d = TrainConfig.__dataclass_fields__
-    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=d["data"].default_factory(), help="dataset root (default: bundled sample)")
-    p.add_argument("--arch", default="resnet18", help="resnet18 | efficientnet_lite0")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--size", type=int, default=224)
-    p.add_argument("--weights", default="auto", help="auto | imagenet | none | PATH to a state dict")
-    p.add_argument("--valid", default="folder", help="folder (the val folder) | grouped (patient-grouped)")
-    p.add_argument("--valid-fraction", type=float, default=0.2)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--flips", action="store_true", help="allow horizontal flips (off by default)")
-    p.add_argument("--out", default=None, help="run folder (default runs/<arch>-<size>px-<time>)")
-    p.add_argument("--force", action="store_true", help="write into an existing non-empty run folder")
-    p.add_argument("--cache-dir", default=None)
-    p.add_argument("--workers", type=int, default=None)
-    a = p.parse_args(argv)
-    return TrainConfig(data=a.data, arch=a.arch, epochs=a.epochs, size=a.size, weights=a.weights, valid=a.valid,
-                       valid_fraction=a.valid_fraction, seed=a.seed, device=a.device, batch_size=a.batch_size,
-                       lr=a.lr, flips=a.flips, out=a.out, force=a.force, cache_dir=a.cache_dir, workers=a.workers)
+    d = TrainConfig.default  # every default is written once, in TrainConfig
+    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", default=d("data"), help="dataset root (default: bundled sample)")
+    p.add_argument("--arch", default=d("arch"), help="resnet18 | efficientnet_lite0")
+    p.add_argument("--epochs", type=int, default=d("epochs"))
+    p.add_argument("--size", type=int, default=d("size"))
+    p.add_argument("--weights", default=d("weights"), help="auto | imagenet | none | PATH to a state dict")
+    p.add_argument("--valid", default=d("valid"), help="folder (the val folder) | grouped (patient-grouped)")
+    p.add_argument("--valid-fraction", type=float, default=d("valid_fraction"))
+    p.add_argument("--seed", type=int, default=d("seed"))
+    p.add_argument("--device", default=d("device"), help="auto | cpu | cuda")
+    p.add_argument("--batch-size", type=int, default=d("batch_size"))
+    p.add_argument("--lr", type=float, default=d("lr"), help="base learning rate")
+    p.add_argument("--flips", action="store_true", default=d("flips"), help="allow horizontal flips")
+    p.add_argument("--out", default=d("out"), help="run folder (default runs/<arch>-<size>px-<time>)")
+    p.add_argument("--force", action="store_true", default=d("force"),
+                   help="write into an existing non-empty run folder")
+    p.add_argument("--cache-dir", default=d("cache_dir"))
+    p.add_argument("--workers", type=int, default=d("workers"))
+    return TrainConfig(**vars(p.parse_args(argv)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ import pytest
 from data.errors import ConfigError
 from training.config import TrainConfig, bundled_sample
 from training.predict import PREDICTION_COLUMNS, load_run, resolve_run
-from training.train import main, train
+from training.train import main, parse_args, train
 
 
 @pytest.fixture(autouse=True)
@@ -21,6 +21,7 @@ def offline_weights(monkeypatch, tmp_path):
     monkeypatch.setattr(backbones, "_download_resnet18", lambda target: False)
 
 
+@pytest.mark.slow
 def test_cli_on_bundled_sample_writes_everything(tmp_path, capsys):
     out = tmp_path / "runs" / "r1"
     code = main(["--data", str(bundled_sample()), "--epochs", "1", "--size", "64", "--out", str(out),
@@ -37,6 +38,7 @@ def test_cli_on_bundled_sample_writes_everything(tmp_path, capsys):
     info = json.loads((out / "run.json").read_text())
     assert info["weights"]["init"] == "random" and "resnet18-f37072fd.pth" in info["weights"]["reason"]
     assert info["config"]["size"] == 64 and info["timings_s"]["epochs"]
+    assert info["config"]["lr"] == TrainConfig.default("lr") and info["config"]["out"] == str(out)
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == {"valid", "test"} and "small_split_warning" in metrics["valid"]
     assert resolve_run(tmp_path / "runs" / "latest") == out.resolve()
@@ -44,6 +46,7 @@ def test_cli_on_bundled_sample_writes_everything(tmp_path, capsys):
     assert "weights: random" in printed and "95% CI" in printed
 
 
+@pytest.mark.slow
 def test_same_seed_same_predictions(tiny_tree, tmp_path):
     def run(name):
         cfg = TrainConfig(data=str(tiny_tree), epochs=1, size=32, batch_size=4, out=str(tmp_path / name),
@@ -77,3 +80,10 @@ def test_cli_error_is_one_line(tmp_path, capsys):
     assert main(["--data", str(tmp_path), "--epochs", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and len(err.splitlines()) == 1
+
+
+def test_cli_defaults_are_the_config_defaults():
+    """The command line adds no defaults of its own: no arguments give TrainConfig()."""
+    assert parse_args([]) == TrainConfig()
+    assert isinstance(TrainConfig().lr, float) and TrainConfig().lr > 0
+    assert parse_args(["--lr", "0.01", "--flips"]) == TrainConfig(lr=0.01, flips=True)
