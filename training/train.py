@@ -143,7 +143,7 @@ def fit(cfg: TrainConfig, pixels: np.ndarray, labels: np.ndarray, train_idx, val
     from fastai.learner import Learner
     from fastai.metrics import accuracy
     from fastai.torch_core import set_seed
-    from fastai.vision.learner import _resnet_split, default_split
+    from training.fastai_compat import default_split, resnet_split
 
     set_seed(cfg.seed, reproducible=True)
     with warnings.catch_warnings(record=True) as caught:
@@ -154,7 +154,7 @@ def fit(cfg: TrainConfig, pixels: np.ndarray, labels: np.ndarray, train_idx, val
     set_seed(cfg.seed, reproducible=True)
     model = build_classifier(cfg.arch, backbone)
     dls = make_dataloaders(pixels, labels, train_idx, valid_idx, cfg, device, IMAGENET_MEAN, IMAGENET_STD)
-    splitter = _resnet_split if cfg.arch == "resnet18" else default_split
+    splitter = resnet_split if cfg.arch == "resnet18" else default_split
     epoch_seconds: list[float] = []
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy, splitter=splitter,
                     cbs=[EpochTimer.create(epoch_seconds)])

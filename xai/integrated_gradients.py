@@ -19,10 +19,10 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import torch
 from captum.attr import IntegratedGradients
-from captum.attr._utils.approximation_methods import SUPPORTED_METHODS
 from torch import nn
 
 from data.errors import ConfigError
+from xai.captum_compat import SUPPORTED_METHODS
 from xai.models_util import IMAGENET_MEAN, IMAGENET_STD, as_target_array, model_device
 
 
