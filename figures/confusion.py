@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from data.labels import CLASSES as LABELS
-from figures.style import figure, save
+from figures.style import Drawn, figure, save
 from stats.intervals import format_metric
 
 
@@ -18,7 +18,7 @@ def confusion_counts(counts: dict) -> np.ndarray:
     return np.array([[counts["TN"], counts["FP"]], [counts["FN"], counts["TP"]]], dtype=int)
 
 
-def draw_confusion(matrix: np.ndarray, path: str | Path, *, title: str = "", subtitle: str = "") -> Path:
+def draw_confusion(matrix: np.ndarray, path: str | Path, *, title: str = "", subtitle: str = "") -> Drawn:
     """Draw a 2x2 confusion matrix with counts and row percentages into a PNG.
 
     Args:
@@ -28,7 +28,7 @@ def draw_confusion(matrix: np.ndarray, path: str | Path, *, title: str = "", sub
         subtitle: second line (e.g. accuracy with its interval).
 
     Returns:
-        The path written.
+        :class:`figures.style.Drawn`: the path written; its texts hold each cell's count.
     """
     matrix = np.asarray(matrix, dtype=int)
     if matrix.shape != (2, 2):
@@ -45,11 +45,10 @@ def draw_confusion(matrix: np.ndarray, path: str | Path, *, title: str = "", sub
     ax.set_xticks([0, 1], [f"pred {n}" for n in LABELS])
     ax.set_yticks([0, 1], [f"true {n}" for n in LABELS])
     ax.set_title(title + (f"\n{subtitle}" if subtitle else ""), fontsize=10)
-    save(fig, path)
-    return Path(path)
+    return save(fig, path)
 
 
-def draw_figure1(run_dir: str | Path) -> list[Path]:
+def draw_figure1(run_dir: str | Path) -> list[Drawn]:
     """Figure 1 of a run: ``confusion_<split>.png`` for every split in its ``metrics.json``."""
     run_dir = Path(run_dir)
     metrics = json.loads((run_dir / "metrics.json").read_text())

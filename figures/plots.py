@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from stats.intervals import wilson_interval
-from figures.style import OUTCOME_COLOURS, figure, save
+from figures.style import OUTCOME_COLOURS, Drawn, figure, save
 
 #: Box positions: true NORMAL (TN, FP), a gap, true PNEUMONIA (TP, FN).
 POSITIONS = {"TN": 0.0, "FP": 1.0, "TP": 2.6, "FN": 3.6}
@@ -220,20 +220,19 @@ def _blank(ax, text: str) -> None:
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="#888888")
 
 
-def _finish(fig, axes: np.ndarray, used: int, path: str | Path, title: str) -> Path:
+def _finish(fig, axes: np.ndarray, used: int, path: str | Path, title: str) -> Drawn:
     for ax in axes.flat[used:]:
         ax.set_axis_off()
     fig.suptitle(title, fontsize=12)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save(fig, path)
-    return path
+    return save(fig, path)
 
 
 # ----------------------------------------------------------------------------- public plots
 
-def _metric_grid(metrics: Sequence[str], path: str | Path, draw, title: str) -> Path:
+def _metric_grid(metrics: Sequence[str], path: str | Path, draw, title: str) -> Drawn:
     """A grid of small axes, one per metric (3 columns), each filled by ``draw(ax, metric)``."""
     metrics = list(metrics)
     rows, cols = _grid(max(1, len(metrics)), 3)
@@ -246,7 +245,7 @@ def _metric_grid(metrics: Sequence[str], path: str | Path, draw, title: str) -> 
 
 
 def plot_distributions(table: pd.DataFrame, metrics: Sequence[str], path: str | Path, *,
-                       comparisons: pd.DataFrame | Sequence[dict] | None = None) -> Path:
+                       comparisons: pd.DataFrame | Sequence[dict] | None = None) -> Drawn:
     """Per-metric box plots within each true class: TN vs FP and TP vs FN, with n under each box.
 
     Args:
@@ -258,7 +257,7 @@ def plot_distributions(table: pd.DataFrame, metrics: Sequence[str], path: str | 
             ci_high, q_value``) annotated as ``r [CI], q`` above each pair.
 
     Returns:
-        The path written.
+        :class:`figures.style.Drawn`: the path written and what each axes shows.
     """
     frame = _frame(comparisons)
     return _metric_grid(metrics, path, lambda ax, metric: draw_within_class(ax, table, metric, frame),
@@ -326,7 +325,7 @@ def _pairs(table: pd.DataFrame, metric: str, outcome: str) -> tuple[np.ndarray, 
 
 
 def plot_dose_response(table: pd.DataFrame, metrics: Sequence[str], path: str | Path, *,
-                       dose: pd.DataFrame | Sequence[dict] | None = None) -> Path:
+                       dose: pd.DataFrame | Sequence[dict] | None = None) -> Drawn:
     """Among true NORMAL images, P(pneumonia) against each metric, points coloured TN / FP.
 
     Args:
@@ -338,7 +337,7 @@ def plot_dose_response(table: pd.DataFrame, metrics: Sequence[str], path: str | 
             ci_low, ci_high, n`` and optionally ``q_value``) annotated on each axes.
 
     Returns:
-        The path written.
+        :class:`figures.style.Drawn`: the path written and what each axes shows.
     """
     frame = _frame(dose)
     normal = _normal_rows(table)
@@ -373,7 +372,7 @@ def _draw_pointing(ax, table: pd.DataFrame, column: str, frame: pd.DataFrame | N
 
 
 def plot_localisation(table: pd.DataFrame, methods: Sequence[str], path: str | Path, *,
-                      comparisons: pd.DataFrame | Sequence[dict] | None = None) -> Path:
+                      comparisons: pd.DataFrame | Sequence[dict] | None = None) -> Drawn:
     """Saliency localisation per method: ``{m}_lung_rank_ratio_k10`` by outcome and the pointing-game rate.
 
     One row per method: left, box plots of the area-normalised rank ratio
@@ -390,7 +389,7 @@ def plot_localisation(table: pd.DataFrame, methods: Sequence[str], path: str | P
             metrics, annotated as ``r [CI], q`` above each pair.
 
     Returns:
-        The path written.
+        :class:`figures.style.Drawn`: the path written and what each axes shows.
     """
     methods = list(methods)
     frame = _frame(comparisons)

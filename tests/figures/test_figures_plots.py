@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from statsmodels.stats.proportion import proportion_confint
 
 from figures.plots import (
     effect_text,
@@ -15,32 +14,62 @@ from figures.plots import (
     plot_dose_response,
     plot_localisation,
     values_for,
-    wilson,
 )
+from figures.plots import POSITIONS
 from figures_testdata import outcome_table
 
 METRICS = ["q_laplacian_var", "q_rms_contrast", "q_highfreq_share", "q_mean"]
 
 
-def assert_png(path):
+def assert_png(drawn):
+    path = drawn.path
     assert path.is_file() and path.suffix == ".png"
     pixels = np.asarray(Image.open(path).convert("L"), dtype=float)
     assert min(pixels.shape) > 200 and pixels.std() > 5
-    return pixels
+    return drawn
+
+
+def _points(ax) -> dict:
+    return {p.group: p for p in ax.points}
 
 
 def test_three_plots_with_statistics(tmp_path, table, analysis):
     before = table.copy()
-    assert_png(plot_distributions(table, METRICS, tmp_path / "d.png",
-                                  comparisons=pd.DataFrame(analysis["comparisons"])))
-    assert_png(plot_dose_response(table, METRICS, tmp_path / "r.png", dose=pd.DataFrame(analysis["dose_response"])))
-    assert_png(plot_localisation(table, ["gradcam", "ig"], tmp_path / "l.png", comparisons=analysis["localisation"]))
+    counts = table["outcome"].value_counts().to_dict()
+    dist = assert_png(plot_distributions(table, METRICS, tmp_path / "d.png",
+                                         comparisons=pd.DataFrame(analysis["comparisons"])))
+    assert [ax.title for ax in dist.axes] == METRICS
+    for ax in dist.axes:
+        # each group where the legend of the figure says it is, with its own n, in its own colour
+        assert ax.xticklabels == tuple(f"{o}\nn={counts[o]}" for o in POSITIONS)
+        pts = _points(ax)
+        assert {o: pts[o].n for o in POSITIONS} == {o: counts[o] for o in POSITIONS}
+        for outcome, x in POSITIONS.items():
+            assert abs(pts[outcome].x_mean - x) < 0.05
+        assert any(t.startswith("FP vs TN\nr = ") for t in ax.texts)
+    fp_axes = dist.axes[0]
+    assert _points(fp_axes)["FP"].y_mean == pytest.approx(table.loc[table.outcome == "FP", METRICS[0]].mean())
+
+    dose = assert_png(plot_dose_response(table, METRICS, tmp_path / "r.png",
+                                         dose=pd.DataFrame(analysis["dose_response"])))
+    for ax in dose.axes:
+        pts = _points(ax)
+        assert set(pts) == {"TN", "FP"}  # true NORMAL images only
+        assert (pts["TN"].n, pts["FP"].n) == (counts["TN"], counts["FP"])
+        assert any(t.startswith("Spearman rho = ") for t in ax.texts)
+
+    loc = assert_png(plot_localisation(table, ["gradcam", "ig"], tmp_path / "l.png",
+                                       comparisons=analysis["localisation"]))
+    pointing = [ax for ax in loc.axes if "pointing game" in ax.title]
+    assert [ax.title.split(":")[0] for ax in pointing] == ["gradcam", "ig"]
+    fp = table[table.outcome == "FP"]["gradcam_peak_in_lung"]
+    assert f"{int(fp.sum())}/{len(fp)}" in pointing[0].texts
     pd.testing.assert_frame_equal(table, before)
 
 
 def test_grid_grows_with_metrics(tmp_path, table):
-    small = Image.open(plot_distributions(table, METRICS[:1], tmp_path / "a.png")).size
-    large = Image.open(plot_distributions(table, METRICS * 2, tmp_path / "b.png")).size
+    small = Image.open(plot_distributions(table, METRICS[:1], tmp_path / "a.png").path).size
+    large = Image.open(plot_distributions(table, METRICS * 2, tmp_path / "b.png").path).size
     assert large[0] > small[0] and large[1] > small[1]
 
 
@@ -76,12 +105,21 @@ def test_values_stay_within_outcome(table):
     assert values_for(table, "nope", "TN").size == 0
 
 
-def test_wilson_matches_statsmodels_and_p_format():
-    assert wilson(3, 10) == pytest.approx(proportion_confint(3, 10, method="wilson"))
-    assert all(np.isnan(wilson(0, 0)))
+def test_p_format():
     assert [fmt_p(0.0004), fmt_p(0.0123), fmt_p(0.5), fmt_p(None)] == ["<0.001", "0.012", "0.5", "n/a"]
 
 
 def test_effect_text_formats_r_ci_and_q():
     row = pd.Series({"rank_biserial": -0.5432, "ci_low": -0.67, "ci_high": -0.38, "q_value": 0.0004})
     assert effect_text(row) == "r = -0.54 [-0.67, -0.38]\nq < 0.001"
+
+
+def test_confusion_cells_hold_their_counts(tmp_path):
+    from figures.confusion import confusion_counts, draw_confusion
+
+    drawn = draw_confusion(confusion_counts({"TP": 7, "TN": 5, "FP": 3, "FN": 1}), tmp_path / "c.png")
+    ax = drawn.axes[0]
+    assert ax.yticklabels == ("true NORMAL", "true PNEUMONIA") and ax.xticklabels == ("pred NORMAL", "pred PNEUMONIA")
+    # row-major: (true NORMAL: TN, FP), (true PNEUMONIA: FN, TP), each with its row share
+    assert [t.split("\n")[0] for t in ax.texts] == ["5", "3", "1", "7"]
+    assert ax.texts[1].endswith("37.5% of row") and ax.texts[3].endswith("87.5% of row")
