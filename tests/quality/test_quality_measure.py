@@ -121,6 +121,7 @@ def test_cli_bad_input_exits_2_with_one_line(argv, tiny_tree: Path, tmp_path: Pa
     assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch: seconds
 def test_cli_module_exit_status_on_bad_data(tmp_path: Path):
     done = subprocess.run([sys.executable, "-m", "quality.measure", "--data", str(tmp_path / "missing")],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)

@@ -64,6 +64,7 @@ def test_main_command_end_to_end(small_run, capsys):
     assert result.n_explained_now == 0
 
 
+@pytest.mark.slow  # trains a fastai run (the module fixture)
 def test_split_never_predicted_is_a_clear_error(small_run, tmp_path):
     run_dir, tmp = small_run
     preds = pd.read_csv(run_dir / "predictions.csv")
@@ -76,6 +77,7 @@ def test_split_never_predicted_is_a_clear_error(small_run, tmp_path):
         explain(ExplainConfig(run=str(other), split="test", report=False))
 
 
+@pytest.mark.slow  # trains a fastai run (the module fixture)
 def test_missing_run_and_moved_data(small_run, tmp_path, capsys):
     run_dir, _ = small_run
     assert main(["--run", str(tmp_path / "nowhere"), "--no-report"]) == 2
