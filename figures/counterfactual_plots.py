@@ -26,6 +26,7 @@ import pandas as pd
 from matplotlib.ticker import NullFormatter
 
 from data.labels import CLASSES as CLASS_ORDER
+from data.labels import THRESHOLD
 from figures.style import figure, save
 
 REGION_STYLE = {"whole": ("#24292f", "o", "whole film"), "lungs": ("#1f6feb", "s", "inside the lungs"),
@@ -203,7 +204,7 @@ def plot_quality_response(summary: pd.DataFrame, path: str | Path) -> Path:
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_ylim(-0.03, 1.03)
-        ax.axhline(0.5, color="#8c959f", lw=0.8, ls="--")
+        ax.axhline(THRESHOLD, color="#8c959f", lw=0.8, ls="--")
         ax.set_title(name)
         ax.set_xlabel(f"{metric} of the edited film")
         if k == 0:
@@ -328,7 +329,7 @@ def counterfactual_section(result: Mapping) -> tuple[str, str]:
     parts = [f'<p class="note">Correctly classified images of the {html.escape(str(result.get("split", "?")))} split '
              f'({", ".join(f"{k}: {v}" for k, v in n.items())}) were edited on purpose and the model asked again; '
              f'{result.get("n_variants_per_image", "?")} edits per image, P(pneumonia) threshold '
-             f'{result.get("threshold", 0.5)}, material effect = mean |change| >= {result.get("min_effect", 0.05)}. '
+             f'{result.get("threshold", THRESHOLD)}, material effect = mean |change| >= {result.get("min_effect", 0.05)}. '
              'Intervals: bootstrap 95% CI of means (seeded), Wilson 95% CI of flip rates.</p>']
     for w in result.get("warnings") or []:
         parts.append(f'<div class="warning"><p>{html.escape(w)}</p></div>')

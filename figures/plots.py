@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data.labels import THRESHOLD
 from stats.intervals import wilson_interval
 from figures.style import OUTCOME_COLOURS, Drawn, figure, save
 
@@ -290,8 +291,8 @@ def _dose_text(row: pd.Series | None, n_drawn: int) -> str:
 def _scatter_dose(ax, normal: pd.DataFrame, metric: str, row: pd.Series | None) -> None:
     """p_pneumonia against ``metric`` for true NORMAL images, TN then FP on top."""
     ax.set_title(metric + ("" if metric in normal.columns else " (column missing)"), fontsize=10.5)
-    ax.axhline(0.5, color="#999999", lw=0.9, ls="--")
-    ax.text(1.0, 0.5, " threshold", transform=ax.get_yaxis_transform(), fontsize=7.5, va="bottom", ha="right",
+    ax.axhline(THRESHOLD, color="#999999", lw=0.9, ls="--")
+    ax.text(1.0, THRESHOLD, " threshold", transform=ax.get_yaxis_transform(), fontsize=7.5, va="bottom", ha="right",
             color="#777777")
     ax.set_ylim(-0.03, 1.03)
     ax.set_ylabel("P(pneumonia)")

@@ -22,6 +22,7 @@ import numpy as np
 from scipy import stats as sps
 
 from data.errors import ConfigError
+from stats._table import as_float_array
 
 METHODS = ("percentile", "BCa")
 _BATCH_CELLS = 2_000_000  # resampled values held at once (memory bound)
@@ -79,9 +80,7 @@ def bootstrap_ci(
         raise ConfigError(f"confidence must be in (0, 1), got {confidence}")
     if int(n_boot) < 1:
         raise ConfigError(f"n_boot must be >= 1, got {n_boot}")
-    data = tuple(np.asarray(s, dtype=np.float64) for s in samples)
-    if any(d.ndim != 1 for d in data):
-        raise ConfigError(f"bootstrap samples must be 1-D, got shapes {[d.shape for d in data]}")
+    data = tuple(as_float_array(s, f"bootstrap sample {i}") for i, s in enumerate(samples))
     if any(d.size < 2 for d in data):
         return BootstrapInterval(math.nan, math.nan, 0, method)
     cells = sum(d.size for d in data)

@@ -12,6 +12,7 @@ import numpy as np
 from statsmodels.stats.multitest import multipletests
 
 from data.errors import ConfigError
+from stats._table import as_float_array
 
 #: Our names -> statsmodels ``method`` names.
 METHODS = {"bh": "fdr_bh", "holm": "holm"}
@@ -35,12 +36,7 @@ def adjust_pvalues(pvalues: Sequence[float] | np.ndarray, method: str = "bh") ->
     """
     if method not in METHODS:
         raise ConfigError(f"correction must be one of {sorted(METHODS)}, got {method!r}")
-    try:
-        p = np.asarray(pvalues, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"pvalues must be numeric: {exc}") from None
-    if p.ndim != 1:
-        raise ConfigError(f"pvalues must be one-dimensional, got shape {p.shape}")
+    p = as_float_array(pvalues, "pvalues")
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
     if ((p[ok] < 0) | (p[ok] > 1)).any():

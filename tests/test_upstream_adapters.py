@@ -35,3 +35,10 @@ def test_fastai_adapter_splits_a_resnet_into_three_groups():
     assert n_params == sum(p.numel() for p in model.parameters())
     assert len(list(default_split(model))) == 2
     assert all(isinstance(p, torch.nn.Parameter) for p in groups[-1])
+
+
+def test_a_moved_private_name_fails_loudly_naming_the_adapter():
+    from data.upstream import private_import
+
+    with pytest.raises(ImportError, match=r"fastai\.vision\.learner\._gone.*training\.fastai_compat"):
+        private_import("fastai.vision.learner", "_gone", "training.fastai_compat")
