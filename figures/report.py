@@ -579,7 +579,7 @@ def write_report(
         run_info: the run's ``run.json`` (``config.arch``, ``weights.init`` and
             ``weights.reason``, ``device``, ``device_name``, ``data_root``,
             ``n_images`` per split; optional ``analysed_split``).
-        split_metrics: ``training.metrics.binary_metrics`` output for the
+        split_metrics: ``stats.classification.binary_metrics`` output for the
             analysed split, or ``{split: binary_metrics}`` for several.
         figures: figure key -> image path; keys ``confusion``,
             ``distributions``, ``dose_response``, ``localisation`` have their
