@@ -78,11 +78,14 @@ def run_checks(out_dir: str | Path, run_dir: str | Path, cfg: ChecksConfig) -> d
         done["counterfactual"] = result["verdict"]["headline"]
     if cfg.sanity_images or cfg.faithfulness:
         run = load_run(run_dir)
+        config_path = out_dir / "config.json"
+        explained = json.loads(config_path.read_text()).get("methods") if config_path.is_file() else None
+        methods = tuple(m for m in (explained or ("gradcam", "ig")) if m in ("gradcam", "ig"))
     if cfg.sanity_images:
         from xai.sanity import sanity_from_explain, sanity_verdict
 
         frame, maps, saved = sanity_from_explain(out_dir, run.model, run.mean, run.std,
-                                                 n_images=cfg.sanity_images, seed=cfg.seed)
+                                                 n_images=cfg.sanity_images, seed=cfg.seed, methods=methods)
         frame.to_csv(out_dir / "sanity.csv", index=False)
         (out_dir / "sanity_excluded.json").write_text(json.dumps(saved["excluded"]))
         np.savez_compressed(out_dir / "sanity_maps.npz", image=saved["images"][0],
@@ -94,6 +97,7 @@ def run_checks(out_dir: str | Path, run_dir: str | Path, cfg: ChecksConfig) -> d
 
         table, curves = faithfulness_from_explain(out_dir, run.model, run.mean, run.std, seed=cfg.seed,
                                                   return_curves=True, measure=cfg.faithfulness_measure,
+                                                  methods=methods,
                                                   limit=cfg.faithfulness_limit)
         table.to_csv(out_dir / "faithfulness.csv", index=False)
         (out_dir / "faithfulness_excluded.json").write_text(json.dumps(table.attrs.get("excluded", {})))

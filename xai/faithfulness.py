@@ -220,6 +220,8 @@ def faithfulness_table(model: nn.Module, x: torch.Tensor, maps: Mapping[str, np.
         measure: ``road`` (:func:`xai.road.road_curves`) or ``deletion``.
         fractions: ROAD shares removed (default :data:`xai.road.DEFAULT_FRACTIONS`).
         skip: method -> image indices left out (e.g. IG maps that did not converge).
+            Constant maps (e.g. an all-zero Grad-CAM after its ReLU) have no ranking
+            and are left out too; ``frame.attrs["constant_maps"]`` counts them per method.
 
     Returns:
         ROAD: DataFrame ``image_id, outcome, method, target, p_original, morf_auc,
@@ -242,13 +244,16 @@ def faithfulness_table(model: nn.Module, x: torch.Tensor, maps: Mapping[str, np.
     if len(ids) != n or len(outs) != n:
         raise ConfigError(f"image_ids and outcomes must have {n} entries")
     skip = {m: set(int(i) for i in v) for m, v in (skip or {}).items()}
-    rows, curves = [], {m: [] for m in maps}
+    rows, curves, constant = [], {m: [] for m in maps}, {}
     for method, arr in maps.items():
         arr = np.asarray(arr)
         if arr.shape[0] != n:
             raise ConfigError(f"maps[{method!r}] has {arr.shape[0]} maps for {n} images")
         for i in range(n):
             if i in skip.get(method, ()):
+                continue
+            if np.ptp(np.nan_to_num(np.asarray(arr[i], np.float64))) == 0:  # no ranking: nothing to test
+                constant[method] = constant.get(method, 0) + 1
                 continue
             seed_i = int(np.random.SeedSequence([int(seed), i]).generate_state(1)[0])
             base = {"image_id": ids[i], "outcome": outs[i], "method": method, "target": int(target_arr[i])}
@@ -265,6 +270,7 @@ def faithfulness_table(model: nn.Module, x: torch.Tensor, maps: Mapping[str, np.
                              "insertion_gain": res["insertion_auc"] - res["random_insertion_auc"]})
             curves[method].append(res)
     frame = pd.DataFrame(rows)
+    frame.attrs["constant_maps"] = constant
     return (frame, curves) if return_curves else frame
 
 
@@ -419,5 +425,10 @@ def faithfulness_from_explain(out_dir: str | Path, model: nn.Module, mean, std, 
                                 deletion_fill=deletion_fill, mean=mean, std=std, return_curves=return_curves,
                                 measure=measure, fractions=fractions, skip={"ig": skip_ig})
     frame = result[0] if return_curves else result
-    frame.attrs["excluded"] = {"ig": {"n": len(skip_ig), "reason": IG_REASON if skip_ig else ""}}
+    excluded = {"ig": {"n": len(skip_ig), "reason": IG_REASON if skip_ig else ""}}
+    for method, n in frame.attrs.get("constant_maps", {}).items():
+        prior = excluded.get(method, {"n": 0, "reason": ""})
+        reason = "; ".join(r for r in (prior["reason"], f"{n} constant map(s) (no ranking to test)") if r)
+        excluded[method] = {"n": prior["n"] + n, "reason": reason}
+    frame.attrs["excluded"] = excluded
     return result

@@ -447,8 +447,8 @@ def sanity_verdict(df: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD,
                            f"level {refs[c]:.2f}" for c in comparisons)
         where = f"first reached at '{destroyed_at}'" if destroyed_at else "never reached"
         verb = "PASSES" if passed else "FAILS"
-        tail = ("its maps depend on the learned weights." if passed else
-                "its maps stay more like the originals than maps of unrelated images after the weights are "
+        tail = ("Its maps depend on the learned weights." if passed else
+                "Its maps stay more like the originals than maps of unrelated images after the weights are "
                 "destroyed: they reflect the input more than the model; do not read them as the model's reasoning.")
         statement = (f"{name} {verb} on {len(keep)} image(s){f' ({reason} excluded)' if n_excl else ''}: over "
                      f"{last} cascading steps down to '{final['layer'].iloc[0]}', Spearman vs {ref_text} ({detail}; "

@@ -151,6 +151,7 @@ def test_from_explain_folder(setup, tmp_path):
     assert len(table) == 5 and set(table["outcome"]) == {"TP"} and (table["target"] == 1).all()
     assert "test/PNEUMONIA/im2.png" not in set(table.loc[table["method"] == "ig", "image_id"])
     assert table.attrs["excluded"]["ig"]["n"] == 1 and "tolerance" in table.attrs["excluded"]["ig"]["reason"]
+    assert "gradcam" not in table.attrs["excluded"]
     gains = table.groupby("method")["gain"].mean()
     assert gains["gradcam"] > 0 > gains["ig"]
     old = faithfulness_from_explain(out, model, IMAGENET_MEAN, IMAGENET_STD, steps=10, measure="deletion")
@@ -207,3 +208,10 @@ def test_road_helpers():
     assert coarse.shape == (64, 64) and 6 <= map_granularity(coarse) <= 24
     assert map_granularity(rng.random((64, 64))) == 1
     assert map_granularity(np.ones((8, 8))) == 1
+
+
+def test_constant_maps_are_left_out_and_counted(setup):
+    model, x, region = setup
+    maps = {"flat": np.zeros((2, SIDE, SIDE)), "truth": np.repeat(region[None].astype(float), 2, 0)}
+    table = faithfulness_table(model, x[:2], maps, 1, fractions=(0.2, 0.6))
+    assert set(table["method"]) == {"truth"} and table.attrs["constant_maps"] == {"flat": 2}
