@@ -137,3 +137,29 @@ def test_faithfulness_plot_and_section(tmp_path):
     assert "deletion" in title.lower() and "+0.200 [+0.100, +0.300]" in body and "75 %" in body
     assert "data:image/png;base64," in body
     assert "not computed" in faithfulness_section([])[1]
+
+
+def test_road_plot_and_section_state_what_they_rest_on(tmp_path):
+    f = np.array([0.0, 0.1, 0.5, 0.9])
+    curves = {"gradcam": {"fractions": f, "morf": 1 - f, "lerf": 1 - f / 4, "random_morf": 1 - f / 2,
+                          "random_lerf": 1 - f / 2}}
+    path = plot_faithfulness(curves, tmp_path / "road.png")
+    assert _is_png(path)
+    summary = [{"outcome": "FP", "method": "gradcam", "n": 5, "measure": "road", "morf_auc": 0.5, "lerf_auc": 0.8,
+                "random_morf_auc": 0.7, "random_lerf_auc": 0.7, "road_score": 0.3, "random_road_score": 0.0,
+                "gain": 0.3, "gain_low": 0.1, "gain_high": 0.5, "beats_random": 0.8}]
+    title, body = faithfulness_section(summary, path, excluded={"ig": {"n": 2, "reason": "IG not converged"}})
+    assert "ROAD" in title and "+0.300 [+0.100, +0.500]" in body and "80 %" in body
+    assert "2 map(s) excluded (IG not converged)" in body and "data:image/png;base64," in body
+
+
+def test_sanity_section_not_tested_and_exclusions(tmp_path):
+    verdict = [{"method": "constant", "status": "not tested", "passed": False, "n_images": 0, "n_excluded": 3,
+                "excluded_reason": "3 image(s) with a constant original map", "statement": "NOT TESTED"}]
+    _, body = sanity_section(verdict, excluded={"n": 1, "reason": "IG not converged"})
+    assert "NOT TESTED: constant" in body and "PASS" not in body.replace("passed over", "")
+    assert "Rests on 0 image(s); excluded: 3" in body and "1 explained image(s) were passed over" in body
+    null = pd.DataFrame([{"method": "gradcam", "step": s, "layer": ["null (other images)", "original", "head"][s + 1],
+                          "image": 0, "spearman": v, "spearman_signed": v, "spearman_abs": v, "ssim": v}
+                         for s, v in ((-1, 0.2), (0, 1.0), (1, 0.1))])
+    assert _is_png(plot_sanity(null, tmp_path / "s.png"))
