@@ -23,7 +23,7 @@ from stats.correlation import dose_response
 from stats.power import minimal_detectable_effect
 from stats.primary import PRIMARY_METRICS
 from stats.regression import RegressionResult, error_logistic_regression
-from stats.verdict import verdicts
+from stats.verdict import primary_verdicts
 from stats.intervals import SMALL_SPLIT, proportion
 
 ALPHA = 0.05
@@ -69,6 +69,22 @@ def small_split_warning(acc: dict) -> str | None:
             f"{100 * a['ci_high']:.1f}%, {100 * (a['ci_high'] - a['ci_low']):.1f} points wide. Sensitivity rests "
             f"on {c['TP'] + c['FN']} PNEUMONIA and specificity on {c['TN'] + c['FP']} NORMAL images; "
             "treat every percentage and test here as approximate.")
+
+
+#: Geometry covariates that come from a side table of source sizes (``data.manifest``), not the stored file.
+SOURCE_GEOMETRY = ("source_aspect", "source_squeeze")
+
+
+def geometry_note(geometry: Sequence[str]) -> str:
+    """What the regressions adjust for, and the geometry limitation when no source sizes are known."""
+    used = ", ".join(geometry) if geometry else "nothing"
+    if any(g in SOURCE_GEOMETRY for g in geometry):
+        return (f"Geometry covariates: {used}. source_aspect / source_squeeze come from the data root's "
+                "MANIFEST.csv (orig_width / orig_height of each file's source); for files the source already "
+                "stored as 224x224 copies the original aspect is unknown and these covariates are 1 there.")
+    return (f"Geometry covariates: {used}. LIMITATION: no side table of source sizes (MANIFEST.csv) was found, "
+            "so the original aspect ratio and squeeze factor of the 224x224 copies are unknown; they change the "
+            "spectral content at the analysis size and are not adjusted for.")
 
 
 def _default_regression_metrics(table: pd.DataFrame, quality: list[str], localisation: list[str]) -> list[str]:
@@ -159,16 +175,22 @@ def analyse(
             regression[cls] = RegressionResult(cls, int(in_class.sum()), n_err, int(in_class.sum()) - n_err,
                                                (), False, "no predictors available")
     c = acc["counts"]
+    verdict_report = primary_verdicts(table, exploratory_metrics=quality + localisation, alpha=ALPHA,
+                                      n_boot=n_boot, seed=seed, geometry=geometry_note(geo))
+    n_primary = len(verdict_report.hypotheses)
     power = {
         "alpha": ALPHA,
         "power": 0.8,
         "FP vs TN": minimal_detectable_effect(c["FP"], c["TN"]),
         "FN vs TP": minimal_detectable_effect(c["FN"], c["TP"]),
+        "FP vs TN, primary (Holm)": minimal_detectable_effect(c["FP"], c["TN"], alpha=ALPHA / n_primary),
         "note": ("Smallest |effect| a two-sided two-sample t-test detects with 80% power at alpha 0.05 "
                  "(statsmodels TTestIndPower), as Cohen's d and as rank-biserial 2*Phi(d/sqrt(2))-1 for a "
                  "normal shift; a lower bound for Mann-Whitney. Per-metric values (after NaN drop) are the "
                  "mde_* columns of comparisons and localisation. Null results with |r| below these "
-                 "are uninformative, not evidence of no effect."),
+                 "are uninformative, not evidence of no effect. The primary tests are Holm-corrected across "
+                 f"{n_primary} hypotheses, so their MDE is computed at alpha {ALPHA}/{n_primary} (Holm's first, "
+                 "strictest step); exploratory q-values are BH, whose MDE is at least the one at alpha 0.05."),
     }
     result = {
         "n_images": int(len(table)),
@@ -179,13 +201,16 @@ def analyse(
         "dose_response": dose,
         "regression": regression,
         "power": power,
-        "verdict": verdicts(comparisons, loc, alpha=ALPHA),
+        "verdict": [h for h in verdict_report.to_dict()["hypotheses"]],
+        "primary": verdict_report.to_dict(),
         "settings": {
             "n_boot": n_boot, "seed": seed, "alpha": ALPHA,
             "quality_metrics": quality, "localisation_metrics": localisation, "geometry": geo,
             "regression_metrics": reg_metrics, "missing_columns": missing,
             "sign_convention": SIGN_CONVENTION,
-            "multiple_testing": "Benjamini-Hochberg within comparisons, within localisation, within dose_response",
+            "multiple_testing": ("Holm across the pre-declared primary tests (one per hypothesis, stats/primary.py); "
+                                 "Benjamini-Hochberg within the exploratory verdict family, within comparisons, "
+                                 "within localisation, within dose_response"),
         },
     }
     return jsonable(result)

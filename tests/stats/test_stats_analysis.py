@@ -13,7 +13,7 @@ from stats.analysis import analyse
 from stats_synth import GEOMETRY, LOCALISATION, QUALITY, make_table
 
 KEYS = ["n_images", "accuracy", "small_split_warning", "comparisons", "localisation", "dose_response",
-        "regression", "power", "verdict", "settings"]
+        "regression", "power", "verdict", "primary", "settings"]
 COUNTS = {"TP": 150, "TN": 120, "FP": 40, "FN": 20}
 
 
@@ -57,9 +57,11 @@ def test_null_dataset_gives_no_evidence_with_numbers():
         v = verdict(out, key)
         assert v["status"] == "no evidence", v["statement"]
         assert "NOT supported" in v["statement"]
-        assert "effects smaller than |r| = " in v["statement"]
+        assert "Effects smaller than |r| = " in v["statement"]
         assert "FP n=40" in v["statement"] and "TN n=120" in v["statement"]
         assert all(m["mde_rank_biserial"] > 0 for m in v["metrics"] if m["status"] == "no evidence")
+        # the MDE of a primary accounts for the Holm correction (alpha / 3 at the first step)
+        assert v["primary"]["mde_alpha"] == pytest.approx(0.05 / 3)
 
 
 def test_planted_effects_supported_and_opposite():
@@ -68,7 +70,8 @@ def test_planted_effects_supported_and_opposite():
               "gradcam_lung_rank_ratio_k10": {"FP": -1.5}}  # less saliency in lungs: supports
     out = run(make_table(COUNTS, seed=1, shifts=shifts))
     blur = verdict(out, "blur")
-    assert blur["status"] == "supported" and "q_laplacian_var: SUPPORTED" in blur["statement"]
+    assert blur["status"] == "supported" and "SUPPORTED by its primary test" in blur["statement"]
+    assert blur["primary"]["metric"] == "q_laplacian_var" and blur["primary"]["correction"] == "holm"
     lap = next(m for m in blur["metrics"] if m["metric"] == "q_laplacian_var")
     assert lap["rank_biserial"] < 0 and lap["ci_high"] < 0 and lap["q_value"] < 0.05
     assert f"{lap['rank_biserial']:.2g}" in blur["statement"]
