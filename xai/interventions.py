@@ -6,12 +6,18 @@ never modifies it, and returns a new float32 (H, W) image in [0, 1]. Lengths
 toolkit's runs).
 
 Region restriction: with ``region=None`` the whole film is perturbed. With a
-boolean ``region`` mask the transform is computed on the whole film and kept
-only inside the mask (``np.where(region, perturbed, image)``): the region looks
-as it would on a film that had been blurred / washed out / ..., the rest is the
-original. A consequence for the point operations: ``scale_contrast`` moves the
-pixels of the region toward the **film's** mean, so restricted to the dark lung
-fields it also brightens them a little (as a washed-out film would).
+boolean ``region`` mask the result is composited with a FEATHERED weight, never
+a hard switch: ``alpha = GaussianBlur(region, FEATHER_SIGMA)`` (0.5 on the
+region's border, 1 inside, 0 a few pixels outside; its sum equals the region's
+area away from the film's edge) and ``out = alpha * perturbed + (1 - alpha) *
+image``, so no seam (a sharp edge the model could read) is drawn along the mask.
+Filters (Gaussian and motion blur, like ``low_pass``) restricted to a region use
+normalised convolution, ``filter(image * region) / filter(region)``: only the
+region's own pixels are averaged, so the bright chest wall does not bleed into
+the dark lung fields (and vice versa). A consequence for the point operations:
+``scale_contrast`` moves the pixels of the region toward the **film's** mean,
+so restricted to the dark lung fields it also brightens them a little (as a
+washed-out film would).
 
 ``shuffle_patches`` and ``low_pass`` always act inside a region; they form the
 texture-vs-shape pair: shuffling patches keeps the local texture statistics and
@@ -32,7 +38,7 @@ import numpy as np
 from data.errors import ConfigError
 
 __all__ = [
-    "INTERVENTIONS", "TEXTURE_SHAPE", "apply", "gamma", "gaussian_blur", "gaussian_noise", "low_pass",
+    "FEATHER_SIGMA", "INTERVENTIONS", "TEXTURE_SHAPE", "apply", "feather", "gamma", "gaussian_blur", "gaussian_noise", "low_pass",
     "motion_blur", "motion_kernel", "scale_contrast", "shuffle_coverage", "shuffle_patches",
 ]
 
@@ -66,10 +72,41 @@ def _check_region(region: np.ndarray | None, shape: tuple[int, int], *, required
     return mask
 
 
+#: Standard deviation (pixels at the analysis size) of the feathered compositing weight.
+FEATHER_SIGMA = 1.5
+
+
+def feather(region: np.ndarray, sigma: float = FEATHER_SIGMA) -> np.ndarray:
+    """Soft compositing weight of a boolean region: float32 (H, W) in [0, 1], 0.5 on its border.
+
+    Reflected borders: a region touching the film's edge keeps weight 1 there.
+    """
+    return np.clip(cv2.GaussianBlur(region.astype(np.float32), (0, 0), sigmaX=float(sigma),
+                                    borderType=cv2.BORDER_REFLECT_101), 0.0, 1.0)
+
+
 def _restrict(image: np.ndarray, perturbed: np.ndarray, region: np.ndarray | None) -> np.ndarray:
-    """Keep ``perturbed`` inside ``region`` (everywhere when None), clipped to [0, 1]."""
-    out = perturbed if region is None else np.where(region, perturbed, image)
+    """``perturbed`` composited into ``image`` with the feathered ``region`` weight (everywhere when None)."""
+    if region is None:
+        out = perturbed
+    else:
+        alpha = feather(region)
+        out = alpha * perturbed + (1.0 - alpha) * image
     return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def _normalised_filter(image: np.ndarray, region: np.ndarray | None, filt: Callable[[np.ndarray], np.ndarray],
+                       border: int) -> np.ndarray:
+    """``filt`` of the whole film, or normalised convolution ``filt(image * w) / filt(w)`` over ``region``.
+
+    Where the filter sees no region pixel at all the original value is kept.
+    """
+    if region is None:
+        return filt(image, border)
+    weight = region.astype(np.float32)
+    num = filt(image * weight, cv2.BORDER_CONSTANT)
+    den = filt(weight, cv2.BORDER_CONSTANT)
+    return np.divide(num, den, out=image.copy(), where=den > 1e-6)
 
 
 def _positive(name: str, value: float) -> float:
@@ -87,14 +124,17 @@ def gaussian_blur(image: np.ndarray, sigma: float, *, region: np.ndarray | None 
     Args:
         image: float (H, W) in [0, 1].
         sigma: standard deviation in pixels, > 0.
-        region: optional bool (H, W); blur kept only inside it.
+        region: optional bool (H, W); blurred by normalised convolution over the region's own
+            pixels and composited with the feathered weight (see the module docstring).
 
     Returns:
         float32 (H, W) in [0, 1].
     """
     img = _check_image(image)
     mask = _check_region(region, img.shape)
-    blurred = cv2.GaussianBlur(img, (0, 0), sigmaX=_positive("sigma", sigma), borderType=cv2.BORDER_REFLECT_101)
+    sigma = _positive("sigma", sigma)
+    blurred = _normalised_filter(
+        img, mask, lambda x, b: cv2.GaussianBlur(x, (0, 0), sigmaX=sigma, borderType=b), cv2.BORDER_REFLECT_101)
     return _restrict(img, blurred, mask)
 
 
@@ -130,14 +170,17 @@ def motion_blur(image: np.ndarray, length: int, angle: float = 0.0, *,
         image: float (H, W) in [0, 1].
         length: blur length in pixels, >= 1 (1 = identity).
         angle: direction in degrees (0 = horizontal).
-        region: optional bool (H, W); blur kept only inside it.
+        region: optional bool (H, W); blurred by normalised convolution over the region's own
+            pixels and composited with the feathered weight (see the module docstring).
 
     Returns:
         float32 (H, W) in [0, 1].
     """
     img = _check_image(image)
     mask = _check_region(region, img.shape)
-    blurred = cv2.filter2D(img, -1, motion_kernel(length, angle), borderType=cv2.BORDER_REFLECT_101)
+    kernel = motion_kernel(length, angle)
+    blurred = _normalised_filter(img, mask, lambda x, b: cv2.filter2D(x, -1, kernel, borderType=b),
+                                 cv2.BORDER_REFLECT_101)
     return _restrict(img, blurred, mask)
 
 
