@@ -50,15 +50,27 @@ from data.jsonsafe import jsonable
 from data.labels import CLASSES, THRESHOLD
 from quality import metrics as qm
 from stats.bootstrap import bootstrap_mean_ci
+from stats.equivalence import tost_paired
 from stats.intervals import wilson_interval
 from training.predict import load_run, predict_proba
 from training.train import resolve_device
-from xai.interventions import INTERVENTIONS, TEXTURE_SHAPE, apply, shuffle_coverage
+from xai.interventions import INTERVENTIONS, TEXTURE_SHAPE, _patch_grid, apply, feather, shuffle_coverage
 from xai.lungs import lung_mask
 
-REGIONS = ("whole", "lungs", "outside")
-#: Quality metrics measured on every perturbed film (keys of ``quality.metrics.METRICS``).
-DEFAULT_QUALITY = ("q_laplacian_var", "q_rms_contrast", "q_mean")
+#: ``outside_matched``: random square patches outside the lungs with the lung mask's area (the area control).
+REGIONS = ("whole", "lungs", "outside", "outside_matched")
+#: Draws of the area-matched outside patches per image (each a different random set).
+N_MATCHED_DRAWS = 3
+#: The ONE pre-declared headline comparison (intervention, strength, true class): blurring the lung fields vs
+#: blurring outside patches of the same area, on true NORMAL images (the false-positive question).
+HEADLINE = ("gaussian_blur", 2.0, "NORMAL")
+#: Equivalence margin on the log-odds scale: mean |change in log-odds| within +-0.5 (odds x/÷ 1.65) is "about
+#: the same"; stated in the report, tested with TOST before anything is called equivalent.
+EQUIVALENCE_MARGIN = 0.5
+#: P(pneumonia) is clipped to [EPS, 1 - EPS] before the log-odds (|log-odds| <= 13.8).
+EPS = 1e-6
+#: Quality metrics measured on every perturbed film: every metric of ``quality.metrics.METRICS``.
+DEFAULT_QUALITY = tuple(qm.METRICS)
 #: Mean |change in P(pneumonia)| below this counts as no material effect in the verdicts.
 MIN_EFFECT = 0.05
 #: Flip direction reported for each true class (all sampled images start correct).
@@ -79,9 +91,12 @@ TEXTURE_SHAPE_NOTE = (
     "model that reads texture and shape redundantly tolerates either edit."
 )
 REGION_NOTE = (
-    "A model that reads only lung pathology should not react to changes outside the lung fields. The outside "
-    "region is larger than the lungs (see the area fractions), so equal effects mean a smaller effect per "
-    "pixel outside; the comparison is between whole regions as a reader would see them. Perturbations near "
+    "A model that reads only lung pathology should not react to changes outside the lung fields. The whole "
+    "outside region is about three times larger than the lungs, and a larger edited area alone predicts a larger "
+    "effect, so the lungs-vs-outside rows are exploratory; the headline compares the lungs with random outside "
+    f"patches of the SAME area ({N_MATCHED_DRAWS} draws per image), on the log-odds scale, and calls the two "
+    f"'about the same' only when a TOST puts the difference inside +-{EQUIVALENCE_MARGIN} log-odds. Every region "
+    "edit is feathered (no seam) and region blurs are normalised convolutions (no bleeding). Perturbations near "
     "the lung border also reach lung features through the model's receptive field, so a small effect from "
     "outside is expected even for a lung reader; a large one is not."
 )
@@ -112,6 +127,8 @@ class CounterfactualConfig:
         cache_dir, workers: decoded-image cache and decode processes.
         out: output folder (None: ``<run>/explain/<split>/counterfactual``).
         plots: draw the figures (in the command; the report step draws them when missing).
+        headline: the ONE pre-declared comparison (intervention, strength, true class): lungs vs
+            area-matched outside patches; saved in ``config.json`` before the sweep runs.
     """
 
     run: str = "runs/latest"
@@ -132,6 +149,7 @@ class CounterfactualConfig:
     workers: int | None = None
     out: str | None = None
     plots: bool = True
+    headline: tuple = HEADLINE
 
     def __post_init__(self):
         if self.split not in ("valid", "test"):
@@ -155,6 +173,10 @@ class CounterfactualConfig:
             raise ConfigError(f"--batch-size and --n-boot must be >= 1, got {self.batch_size}, {self.n_boot}")
         if not 0 < float(self.min_effect) < 1:
             raise ConfigError(f"--min-effect must be in (0, 1), got {self.min_effect}")
+        if (len(self.headline) != 3 or self.headline[0] not in INTERVENTIONS or self.headline[2] not in CLASSES
+                or float(self.headline[1]) not in [float(v) for v in INTERVENTIONS[self.headline[0]][1]]):
+            raise ConfigError(f"--headline must be INTERVENTION:STRENGTH:CLASS with a default strength of a known "
+                              f"intervention and NORMAL or PNEUMONIA, got {':'.join(map(str, self.headline))}")
 
 
 @dataclass(frozen=True)
@@ -164,9 +186,11 @@ class Variant:
     intervention: str
     strength: float
     region: str
+    draw: int = 0
 
 
-def plan_variants(interventions=tuple(INTERVENTIONS), regions=REGIONS, texture_shape: bool = True) -> list[Variant]:
+def plan_variants(interventions=tuple(INTERVENTIONS), regions=REGIONS, texture_shape: bool = True,
+                  n_draws: int = N_MATCHED_DRAWS) -> list[Variant]:
     """Every (intervention, strength, region) to apply to each image, in a stable order.
 
     Args:
@@ -177,8 +201,8 @@ def plan_variants(interventions=tuple(INTERVENTIONS), regions=REGIONS, texture_s
     Returns:
         List of :class:`Variant`.
     """
-    out = [Variant(name, float(s), region) for name in interventions for s in INTERVENTIONS[name][1]
-           for region in regions]
+    out = [Variant(name, float(s), region, d) for name in interventions for s in INTERVENTIONS[name][1]
+           for region in regions for d in range(n_draws if region == "outside_matched" else 1)]
     if texture_shape:
         out += [Variant(name, float(s), "lungs") for name, (_, strengths) in TEXTURE_SHAPE.items()
                 for s in strengths]
@@ -192,14 +216,51 @@ def image_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1)[0])
 
 
-def region_mask(region: str, lungs: np.ndarray) -> np.ndarray | None:
-    """``whole`` -> None (everywhere), ``lungs`` -> the mask, ``outside`` -> its complement."""
+def matched_outside_mask(lungs: np.ndarray, seed: int, patch: int | None = None) -> np.ndarray:
+    """Random square patches entirely outside the lungs whose edited area matches the lung mask's.
+
+    Grid squares of side ``patch`` (default ``max(2, S // 14)``: 16 px at 224) lying wholly
+    outside ``lungs`` are taken in a seeded random order until their EFFECTIVE area (the sum
+    of the feathered compositing weight, :func:`xai.interventions.feather`) reaches that of
+    the lungs (all of them when the outside holds fewer). Matching the feathered weight, not
+    the pixel count, keeps small patches (more border, more feathering) from being edited less.
+
+    Args:
+        lungs: bool (S, S) lung mask.
+        seed: seed of the random order (one per image and draw).
+        patch: square side in pixels.
+
+    Returns:
+        bool (S, S) mask disjoint from ``lungs``.
+    """
+    lungs = np.asarray(lungs, bool)
+    patch = int(patch or max(2, lungs.shape[0] // 14))
+    corners = _patch_grid(~lungs, patch)
+    out = np.zeros_like(lungs)
+    target = float(feather(lungs).sum())
+    order = np.random.default_rng(seed).permutation(len(corners))
+    k = 0
+    # the feathered weight (a filter pass) is only checked once the pixel count has reached the target
+    while k < len(order):
+        y, x = corners[order[k]]
+        out[y:y + patch, x:x + patch] = True
+        k += 1
+        if out.sum() >= target and float(feather(out).sum()) >= target:
+            break
+    return out
+
+
+def region_mask(region: str, lungs: np.ndarray, seed: int = 0) -> np.ndarray | None:
+    """``whole`` -> None (everywhere), ``lungs`` -> the mask, ``outside`` -> its complement,
+    ``outside_matched`` -> :func:`matched_outside_mask` drawn with ``seed``."""
     if region == "whole":
         return None
     if region == "lungs":
         return lungs
     if region == "outside":
         return ~lungs
+    if region == "outside_matched":
+        return matched_outside_mask(lungs, seed)
     raise ConfigError(f"unknown region {region!r}; known: {', '.join(REGIONS)}")
 
 
@@ -237,7 +298,9 @@ def sweep(model: nn.Module, images: np.ndarray, labels, lungs: np.ndarray, *, me
 
     Returns:
         One row per image x variant: ``image_id, label, intervention, strength,
-        region, region_fraction, p_before, p_after, delta`` (after - before),
+        region, draw, region_fraction`` (share of the film in the region), ``region_weight`` (mean
+        feathered compositing weight: the effectively edited share), ``p_before, p_after, delta`` (after - before),
+        ``logit_before, logit_after, delta_logit`` (log-odds, P clipped to [1e-6, 1 - 1e-6]),
         ``abs_delta, flipped`` (crossed the 0.5 threshold), ``pixel_change``
         (mean |perturbed - original| over the film), ``coverage`` (share of the
         region actually shuffled; 1 otherwise), the quality metrics of the
@@ -266,25 +329,37 @@ def sweep(model: nn.Module, images: np.ndarray, labels, lungs: np.ndarray, *, me
         perturbed = np.empty((len(variants),) + img.shape, np.float32)
         meta = []
         for j, v in enumerate(variants):
-            region = region_mask(v.region, lung)
+            region = region_mask(v.region, lung, seed=image_seed(s, v.draw))
             perturbed[j] = apply(v.intervention, img, v.strength, region=region, seed=s)
             coverage = shuffle_coverage(lung, int(v.strength)) if v.intervention == "shuffle_patches" else 1.0
-            meta.append({"region_fraction": 1.0 if region is None else float(region.mean()), "coverage": coverage})
+            meta.append({"region_fraction": 1.0 if region is None else float(region.mean()),
+                         "region_weight": 1.0 if region is None else float(feather(region).mean()),
+                         "coverage": coverage})
         p_after = predict_proba(model, perturbed, mean, std, device=device, batch_size=batch_size)
         for j, v in enumerate(variants):
             rows.append({
                 "image_id": ids[i], "label": labels[i], "intervention": v.intervention, "strength": v.strength,
-                "region": v.region, **meta[j], "p_before": p_before[i], "p_after": p_after[j],
+                "region": v.region, "draw": v.draw, **meta[j], "p_before": p_before[i], "p_after": p_after[j],
                 "pixel_change": float(np.abs(perturbed[j] - img).mean()),
                 **measure_quality(perturbed[j], quality), **before_q,
             })
     table = pd.DataFrame(rows)
     table["delta"] = table["p_after"] - table["p_before"]
     table["abs_delta"] = table["delta"].abs()
+    table["logit_before"] = _logit(table["p_before"].to_numpy())
+    table["logit_after"] = _logit(table["p_after"].to_numpy())
+    table["delta_logit"] = table["logit_after"] - table["logit_before"]
     table["flipped"] = (table["p_after"] >= THRESHOLD) != (table["p_before"] >= THRESHOLD)
-    first = ["image_id", "label", "intervention", "strength", "region", "region_fraction", "coverage",
-             "p_before", "p_after", "delta", "abs_delta", "flipped", "pixel_change"]
+    first = ["image_id", "label", "intervention", "strength", "region", "draw", "region_fraction", "region_weight",
+             "coverage",
+             "p_before", "p_after", "delta", "abs_delta", "logit_before", "logit_after", "delta_logit", "flipped",
+             "pixel_change"]
     return table[first + [c for c in table.columns if c not in first]]
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), EPS, 1 - EPS)
+    return np.log(p) - np.log1p(-p)
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -362,9 +437,11 @@ def region_comparison(per_image: pd.DataFrame, *, n_boot: int = 2000, seed: int 
         ``whole_abs`` (NaN without whole rows), ``diff`` = outside - lungs
         (paired, with ``diff_low/high``), flip rates ``lungs_flip_rate``,
         ``outside_flip_rate``, ``lung_fraction`` (mean area share of the lungs)
-        and ``relation``: ``outside > lungs``, ``outside ~ lungs``,
-        ``lungs > outside``, ``negligible`` (both below ``min_effect``) or
-        ``inconclusive``.
+        and ``relation``: ``outside > lungs``, ``lungs > outside``,
+        ``negligible`` (both below ``min_effect``) or ``inconclusive`` (a CI
+        that includes 0 is never read as "about the same"; see
+        :func:`headline_comparison` for the area-matched equivalence test).
+        These rows are exploratory: the outside region is larger than the lungs.
     """
     cols = ["intervention", "strength", "label", "n", "lungs_abs", "lungs_low", "lungs_high", "outside_abs",
             "outside_low", "outside_high", "whole_abs", "diff", "diff_low", "diff_high", "lungs_flip_rate",
@@ -409,8 +486,6 @@ def classify_relation(row: dict, min_effect: float = MIN_EFFECT) -> str:
         return "lungs > outside"
     if outside >= min_effect and row["diff_low"] > 0:
         return "outside > lungs"
-    if outside >= min_effect:
-        return "outside ~ lungs"
     return "inconclusive"
 
 
@@ -438,11 +513,8 @@ def region_statement(row: dict) -> str:
                "of the film")
     relation = row["relation"]
     if relation == "outside > lungs":
-        return (f"{what}: perturbing OUTSIDE the lungs moves P(pneumonia) MORE than perturbing inside ({numbers})"
-                " -> the model is not reading lung pathology alone.")
-    if relation == "outside ~ lungs":
-        return (f"{what}: perturbing OUTSIDE the lungs moves P(pneumonia) as much as inside ({numbers})"
-                " -> the model is not reading lung pathology alone.")
+        return (f"{what}: perturbing the whole region OUTSIDE the lungs moves P(pneumonia) more than perturbing "
+                f"inside ({numbers}); exploratory - the outside region is larger, see the area-matched headline.")
     if relation == "lungs > outside":
         return (f"{what}: P(pneumonia) moves mainly when the lung fields are perturbed ({numbers})"
                 " -> for this change the model reacts to the lungs, consistent with (not proof of) reading them.")
@@ -451,58 +523,164 @@ def region_statement(row: dict) -> str:
     return f"{what}: inconclusive ({numbers})."
 
 
-def verdict(comparison: pd.DataFrame, min_effect: float = MIN_EFFECT) -> dict:
-    """Headline and statements: do perturbations outside the lungs move the output as much as inside?
+@dataclass(frozen=True)
+class HeadlineComparison:
+    """The one pre-declared comparison: lungs vs area-matched outside patches, on the log-odds scale.
 
-    For each intervention x true class the strength with the largest effect
-    (inside or outside) is judged with :func:`classify_relation`.
+    Attributes:
+        intervention, strength, label: what was edited, how strongly, on which true class.
+        n: images with both regions edited.
+        lungs_abs, lungs_low, lungs_high: mean |change in log-odds| when the lung fields are edited, bootstrap CI.
+        matched_abs, matched_low, matched_high: the same for area-matched outside patches (mean over draws per
+            image first).
+        outside_abs: the same for the whole outside region (reference only, larger area).
+        lungs_delta, matched_delta: mean signed change in log-odds (positive: toward PNEUMONIA).
+        diff, diff_low, diff_high: paired mean of matched - lungs |change in log-odds|, bootstrap 95 % CI.
+        margin: equivalence margin (log-odds).
+        tost_low, tost_high, tost_p, equivalent: TOST of the paired difference (90 % t-interval).
+        lung_fraction, matched_fraction: mean share of the film in each region (pixel count).
+        lung_weight, matched_weight: mean effectively edited share (feathered weight); matched by design.
+        relation: ``outside > lungs``, ``lungs > outside``, ``equivalent`` or ``inconclusive``.
+        statement: one sentence with the numbers.
+    """
 
-    Args:
-        comparison: :func:`region_comparison` output.
-        min_effect: material mean |change|.
+    intervention: str
+    strength: float
+    label: str
+    n: int
+    lungs_abs: float
+    lungs_low: float
+    lungs_high: float
+    matched_abs: float
+    matched_low: float
+    matched_high: float
+    outside_abs: float
+    lungs_delta: float
+    matched_delta: float
+    diff: float
+    diff_low: float
+    diff_high: float
+    margin: float
+    tost_low: float
+    tost_high: float
+    tost_p: float
+    equivalent: bool
+    lung_fraction: float
+    matched_fraction: float
+    lung_weight: float
+    matched_weight: float
+    relation: str
+    statement: str
+
+
+def _per_image(per_image: pd.DataFrame, intervention: str, strength: float, label: str, region: str) -> pd.DataFrame:
+    """Mean over draws of |delta_logit|, delta_logit and region_fraction per image for one region."""
+    sel = per_image[(per_image["intervention"] == intervention) & (per_image["strength"] == strength)
+                    & (per_image["label"] == label) & (per_image["region"] == region)]
+    sel = sel.assign(abs_logit=sel["delta_logit"].abs())
+    return sel.groupby("image_id", sort=False)[["abs_logit", "delta_logit", "region_fraction", "region_weight"]].mean()
+
+
+def headline_comparison(per_image: pd.DataFrame, *, headline=HEADLINE, margin: float = EQUIVALENCE_MARGIN,
+                        n_boot: int = 2000, seed: int = 0) -> HeadlineComparison | None:
+    """Lungs vs area-matched outside patches for the pre-declared (intervention, strength, class).
 
     Returns:
-        ``{"status": "outside" | "lungs" | "negligible" | "not tested",
-        "headline": str, "statements": [str], "rows": [dict]}``.
+        :class:`HeadlineComparison`, or None when the sweep lacks those rows
+        (e.g. ``outside_matched`` not among the regions).
     """
-    if comparison is None or comparison.empty:
-        return {"status": "not tested", "headline": "Inside-vs-outside comparison not run (needs the lungs "
-                "and outside regions).", "statements": [], "rows": []}
-    strongest = (comparison.assign(_effect=comparison[["lungs_abs", "outside_abs"]].max(axis=1))
-                 .sort_values("_effect", ascending=False, kind="stable")
-                 .drop_duplicates(["intervention", "label"]).drop(columns="_effect"))
-    order = {name: i for i, name in enumerate(comparison["intervention"].unique())}
-    strongest = (strongest.assign(_order=strongest["intervention"].map(order))
-                 .sort_values(["_order", "label"], kind="stable").drop(columns="_order"))
-    rows = strongest.to_dict("records")
-    statements = [region_statement(r) for r in rows]
-    outside = [r for r in rows if r["relation"] in ("outside > lungs", "outside ~ lungs")]
-    lungs = [r for r in rows if r["relation"] == "lungs > outside"]
-    material = [r for r in rows if r["relation"] != "negligible"]
-    if outside:
-        top = max(outside, key=lambda r: r["outside_abs"])
-        status = "outside"
-        headline = (f"Perturbing OUTSIDE the lung fields moves P(pneumonia) as much as or more than inside in "
-                    f"{len(outside)} of {len(rows)} intervention x class tests (largest: "
-                    f"{_strength_label(top['intervention'], top['strength'])} on true {top['label']}: outside "
-                    f"{top['outside_abs']:.2f} vs inside {top['lungs_abs']:.2f}) -> the model is not reading "
-                    "lung pathology alone.")
-    elif lungs:
-        top = max(lungs, key=lambda r: r["lungs_abs"])
-        status = "lungs"
-        headline = (f"Perturbations move P(pneumonia) mainly through the lung fields ({len(lungs)} of "
-                    f"{len(material)} material tests; largest: {_strength_label(top['intervention'], top['strength'])}"
-                    f" on true {top['label']}: inside {top['lungs_abs']:.2f} vs outside {top['outside_abs']:.2f})"
-                    " -> the model reacts to the lungs, not to cues outside them (it may still read non-pathological "
-                    "lung features such as sharpness).")
-    elif not material:
-        status = "negligible"
-        headline = (f"No tested perturbation moves P(pneumonia) by {min_effect:.2f} or more on average, inside or "
-                    "outside the lungs: the model is robust to these changes at the tested strengths.")
+    name, strength, label = headline[0], float(headline[1]), headline[2]
+    if per_image.empty or "delta_logit" not in per_image:
+        return None
+    lungs = _per_image(per_image, name, strength, label, "lungs")
+    matched = _per_image(per_image, name, strength, label, "outside_matched")
+    pair = lungs.join(matched, how="inner", lsuffix="_l", rsuffix="_m")
+    if pair.empty:
+        return None
+    outside = _per_image(per_image, name, strength, label, "outside")
+    diff = pair["abs_logit_m"] - pair["abs_logit_l"]
+    tost = tost_paired(pair["abs_logit_m"].to_numpy(), pair["abs_logit_l"].to_numpy(), margin)
+    d_low, d_high = bootstrap_mean_ci(diff, n_boot, seed)
+    if d_low > 0:
+        relation = "outside > lungs"
+    elif d_high < 0:
+        relation = "lungs > outside"
+    elif tost.equivalent:
+        relation = "equivalent"
     else:
-        status = "inconclusive"
-        headline = "Effects are small and the inside-vs-outside differences are uncertain (see the table)."
-    return {"status": status, "headline": headline, "statements": statements, "rows": rows}
+        relation = "inconclusive"
+    l_low, l_high = bootstrap_mean_ci(pair["abs_logit_l"], n_boot, seed)
+    m_low, m_high = bootstrap_mean_ci(pair["abs_logit_m"], n_boot, seed)
+    row = dict(intervention=name, strength=strength, label=label, n=int(len(pair)),
+               lungs_abs=float(pair["abs_logit_l"].mean()), lungs_low=l_low, lungs_high=l_high,
+               matched_abs=float(pair["abs_logit_m"].mean()), matched_low=m_low, matched_high=m_high,
+               outside_abs=float(outside["abs_logit"].mean()) if len(outside) else float("nan"),
+               lungs_delta=float(pair["delta_logit_l"].mean()), matched_delta=float(pair["delta_logit_m"].mean()),
+               diff=float(diff.mean()), diff_low=d_low, diff_high=d_high, margin=float(margin),
+               tost_low=tost.ci_low, tost_high=tost.ci_high, tost_p=tost.p_value, equivalent=tost.equivalent,
+               lung_fraction=float(pair["region_fraction_l"].mean()),
+               matched_fraction=float(pair["region_fraction_m"].mean()),
+               lung_weight=float(pair["region_weight_l"].mean()), matched_weight=float(pair["region_weight_m"].mean()),
+               relation=relation)
+    return HeadlineComparison(**row, statement=headline_statement(row))
+
+
+def headline_statement(row: dict) -> str:
+    """The headline sentence, with numbers, for a :class:`HeadlineComparison` row."""
+    what = (f"Pre-declared headline: {_strength_label(row['intervention'], row['strength'])} on true {row['label']} "
+            f"(n = {row['n']}), lung fields ({100 * row['lung_fraction']:.0f} % of the film) vs random outside patches "
+            f"of the same area ({100 * row['matched_fraction']:.0f} %, {N_MATCHED_DRAWS} draws)")
+    numbers = (f"mean |change in log-odds| outside-matched {_fmt_ci(row['matched_abs'], row['matched_low'], row['matched_high'])}"
+               f" vs lungs {_fmt_ci(row['lungs_abs'], row['lungs_low'], row['lungs_high'])}; paired difference "
+               f"{_fmt_ci(row['diff'], row['diff_low'], row['diff_high'], signed=True)}; TOST margin "
+               f"+-{row['margin']:g} log-odds, 90% CI [{row['tost_low']:+.2f}, {row['tost_high']:+.2f}], "
+               f"p = {row['tost_p']:.2g}; whole outside region (larger area, reference) {row['outside_abs']:.2f}")
+    r = row["relation"]
+    if r == "outside > lungs":
+        return (f"{what}: editing OUTSIDE the lungs moves the log-odds MORE than editing an equal area inside "
+                f"({numbers}) -> the model reads cues outside the lungs.")
+    if r == "lungs > outside":
+        return (f"{what}: editing the lungs moves the log-odds more than an equal area outside ({numbers}) -> "
+                "for this edit the model reacts to the lungs, consistent with (not proof of) reading them.")
+    if r == "equivalent":
+        return (f"{what}: the two effects are equivalent within the margin ({numbers}) -> the model reacts to how "
+                "much of the film is edited, not where: no evidence of a cue specific to outside the lungs.")
+    return (f"{what}: inconclusive - neither a difference nor equivalence within the margin could be shown "
+            f"({numbers}).")
+
+
+def verdict(comparison: pd.DataFrame, min_effect: float = MIN_EFFECT,
+            headline: HeadlineComparison | None = None) -> dict:
+    """The verdict comes from the ONE pre-declared headline; the other rows are exploratory statements.
+
+    Args:
+        comparison: :func:`region_comparison` output (lungs vs the whole outside region; exploratory).
+        min_effect: material mean |change in P|.
+        headline: :func:`headline_comparison` result (None: not run).
+
+    Returns:
+        ``{"status": "outside" | "lungs" | "equivalent" | "inconclusive" | "not tested",
+        "headline": str, "headline_comparison": dict | None, "statements": [str], "rows": [dict]}``.
+    """
+    rows: list[dict] = []
+    if comparison is not None and not comparison.empty:
+        strongest = (comparison.assign(_effect=comparison[["lungs_abs", "outside_abs"]].max(axis=1))
+                     .sort_values("_effect", ascending=False, kind="stable")
+                     .drop_duplicates(["intervention", "label"]).drop(columns="_effect"))
+        order = {name: i for i, name in enumerate(comparison["intervention"].unique())}
+        strongest = (strongest.assign(_order=strongest["intervention"].map(order))
+                     .sort_values(["_order", "label"], kind="stable").drop(columns="_order"))
+        rows = strongest.to_dict("records")
+    statements = [f"Exploratory (whole outside region, not area-matched): {region_statement(r)}" for r in rows]
+    if headline is None:
+        return {"status": "not tested", "headline": (
+            "The pre-declared headline comparison (lungs vs area-matched outside patches) was not run: it needs "
+            f"the lungs and outside_matched regions and {HEADLINE[0]} at strength {HEADLINE[1]:g} on true "
+            f"{HEADLINE[2]}."), "headline_comparison": None, "statements": statements, "rows": rows}
+    status = {"outside > lungs": "outside", "lungs > outside": "lungs", "equivalent": "equivalent"}.get(
+        headline.relation, "inconclusive")
+    return {"status": status, "headline": headline.statement, "headline_comparison": asdict(headline),
+            "statements": statements, "rows": rows}
 
 
 def texture_vs_shape(per_image: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0,
@@ -602,7 +780,7 @@ def _texture_statement(row: dict) -> str:
 
 
 def analyse_sweep(per_image: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0,
-                  min_effect: float = MIN_EFFECT) -> dict:
+                  min_effect: float = MIN_EFFECT, headline=HEADLINE) -> dict:
     """Every statistic of a sweep: summary, inside-vs-outside comparison, texture vs shape, verdict.
 
     Args:
@@ -615,9 +793,10 @@ def analyse_sweep(per_image: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0,
         (see :func:`summarise`, :func:`region_comparison`, :func:`texture_vs_shape`, :func:`verdict`).
     """
     comparison = region_comparison(per_image, n_boot=n_boot, seed=seed, min_effect=min_effect)
+    head = headline_comparison(per_image, headline=headline, n_boot=n_boot, seed=seed)
     return {"summary": summarise(per_image, n_boot=n_boot, seed=seed), "comparison": comparison,
             "texture_shape": texture_vs_shape(per_image, n_boot=n_boot, seed=seed, min_effect=min_effect),
-            "verdict": verdict(comparison, min_effect)}
+            "verdict": verdict(comparison, min_effect, head)}
 
 
 # ----------------------------------------------------------------------------- the command
@@ -762,7 +941,8 @@ def run_counterfactuals(cfg: CounterfactualConfig, *, progress: bool = True) -> 
     seconds["sweep"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    stats = analyse_sweep(per_image, n_boot=cfg.n_boot, seed=cfg.seed, min_effect=cfg.min_effect)
+    stats = analyse_sweep(per_image, n_boot=cfg.n_boot, seed=cfg.seed, min_effect=cfg.min_effect,
+                          headline=cfg.headline)
     summary, comparison, texture, judged = (stats[k] for k in ("summary", "comparison", "texture_shape", "verdict"))
     seconds["statistics"] = time.perf_counter() - t0
 
@@ -825,13 +1005,21 @@ def parse_args(argv: list[str] | None = None) -> CounterfactualConfig:
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--out", default=None, help="output folder (default <run>/explain/<split>/counterfactual)")
     p.add_argument("--no-plots", dest="plots", action="store_false")
+    p.add_argument("--headline", default=":".join(map(str, HEADLINE)),
+                   help="the one pre-declared comparison INTERVENTION:STRENGTH:CLASS "
+                        f"(default {':'.join(map(str, HEADLINE))})")
     a = p.parse_args(argv)
+    parts = a.headline.split(":")
+    try:
+        headline = (parts[0], float(parts[1]), parts[2]) if len(parts) == 3 else tuple(parts)
+    except ValueError:
+        headline = tuple(parts)
     return CounterfactualConfig(run=a.run, data=a.data, split=a.split, per_class=a.per_class,
                                 regions=_csv(a.regions), interventions=_csv(a.interventions),
                                 texture_shape=a.texture_shape, seed=a.seed, device=a.device,
                                 batch_size=a.batch_size, n_boot=a.n_boot, min_effect=a.min_effect,
                                 require_plausible_mask=a.require_plausible_mask, cache_dir=a.cache_dir,
-                                workers=a.workers, out=a.out, plots=a.plots)
+                                workers=a.workers, out=a.out, plots=a.plots, headline=headline)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,10 +7,12 @@ toolkit's runs).
 
 Region restriction: with ``region=None`` the whole film is perturbed. With a
 boolean ``region`` mask the result is composited with a FEATHERED weight, never
-a hard switch: ``alpha = GaussianBlur(region, FEATHER_SIGMA)`` (0.5 on the
-region's border, 1 inside, 0 a few pixels outside; its sum equals the region's
-area away from the film's edge) and ``out = alpha * perturbed + (1 - alpha) *
-image``, so no seam (a sharp edge the model could read) is drawn along the mask.
+a hard switch: ``alpha = clip(2 * GaussianBlur(region, FEATHER_SIGMA) - 1, 0, 1)``
+(0 on and outside the region's border, rising smoothly to 1 a few pixels
+inside) and ``out = alpha * perturbed + (1 - alpha) * image``, so no seam (a
+sharp edge the model could read) is drawn along the mask and no pixel outside
+the region is touched. The effective edited area is ``alpha.sum()``
+(:func:`feather`), which the area-matched control matches.
 Filters (Gaussian and motion blur, like ``low_pass``) restricted to a region use
 normalised convolution, ``filter(image * region) / filter(region)``: only the
 region's own pixels are averaged, so the bright chest wall does not bleed into
@@ -73,16 +75,19 @@ def _check_region(region: np.ndarray | None, shape: tuple[int, int], *, required
 
 
 #: Standard deviation (pixels at the analysis size) of the feathered compositing weight.
-FEATHER_SIGMA = 1.5
+FEATHER_SIGMA = 2.0
 
 
 def feather(region: np.ndarray, sigma: float = FEATHER_SIGMA) -> np.ndarray:
-    """Soft compositing weight of a boolean region: float32 (H, W) in [0, 1], 0.5 on its border.
+    """Soft compositing weight of a boolean region: float32 (H, W) in [0, 1], 0 outside it.
 
-    Reflected borders: a region touching the film's edge keeps weight 1 there.
+    ``clip(2 * GaussianBlur(region) - 1, 0, 1)``: 0 on the border and outside, 1 deeper than
+    about ``2 * sigma`` inside, continuous in between. Reflected borders: a region touching
+    the film's edge keeps weight 1 there.
     """
-    return np.clip(cv2.GaussianBlur(region.astype(np.float32), (0, 0), sigmaX=float(sigma),
-                                    borderType=cv2.BORDER_REFLECT_101), 0.0, 1.0)
+    smooth = cv2.GaussianBlur(np.asarray(region, dtype=np.float32), (0, 0), sigmaX=float(sigma),
+                              borderType=cv2.BORDER_REFLECT_101)
+    return np.clip(2.0 * smooth - 1.0, 0.0, 1.0) * np.asarray(region, dtype=bool)
 
 
 def _restrict(image: np.ndarray, perturbed: np.ndarray, region: np.ndarray | None) -> np.ndarray:

@@ -25,8 +25,8 @@ def film128(chest_phantom):
 
 
 def _beyond_feather(region):
-    """Pixels farther than the feathered band from ``region`` (the compositing weight is ~0 there)."""
-    return ~ndi.binary_dilation(region, iterations=int(np.ceil(4 * FEATHER_SIGMA)))
+    """Pixels outside ``region``: the feathered weight is 0 there (it fades in inside the region)."""
+    return ~region
 
 
 def _deep_inside(region):
@@ -136,12 +136,12 @@ def test_low_pass_removes_texture_but_keeps_the_lungs_mean(film):
     assert hard[lungs].mean() > blurred[lungs].mean() + 0.01
 
 
-def test_feather_weight_is_soft_and_preserves_area(film):
+def test_feather_weight_is_soft_and_stays_inside_the_region(film):
     _, lungs = film
     alpha = feather(lungs)
     assert alpha.min() >= 0 and alpha.max() <= 1
-    assert alpha.sum() == pytest.approx(lungs.sum(), rel=0.02)
-    assert np.all(alpha[_deep_inside(lungs)] > 0.99) and np.all(alpha[_beyond_feather(lungs)] < 0.01)
+    assert np.all(alpha[~lungs] == 0) and np.all(alpha[_deep_inside(lungs)] > 0.99)
+    assert 0.5 * lungs.sum() < alpha.sum() < lungs.sum()
 
 
 def test_region_edit_draws_no_seam_along_the_mask(film):
@@ -150,7 +150,7 @@ def test_region_edit_draws_no_seam_along_the_mask(film):
     change = gamma(flat, 1.5, region=lungs) - flat  # a hard switch would jump by the full change at the border
     full = abs(0.5 ** 1.5 - 0.5)
     step = max(np.abs(np.diff(change, axis=0)).max(), np.abs(np.diff(change, axis=1)).max())
-    assert step < 0.35 * full
+    assert step < 0.5 * full
     assert np.abs(change[_deep_inside(lungs)]).min() > 0.99 * full
 
 
