@@ -7,10 +7,12 @@
 """
 
 from quality.metrics import (ANALYSIS_SIZE, QUALITY_COLUMNS, MaskError, blur_effect, clip_high_fraction,
-                             clip_low_fraction, dynamic_range, highfreq_share, histogram_entropy, laplacian_var,
+                             clip_low_fraction, dynamic_range, highfreq_power, highfreq_share, histogram_entropy,
+                             laplacian_var, lowfreq_power,
                              mean_brightness, michelson_contrast, noise_sigma, quality_metrics, rms_contrast,
                              to_unit_float)
 
 __all__ = ["ANALYSIS_SIZE", "QUALITY_COLUMNS", "MaskError", "blur_effect", "clip_high_fraction", "clip_low_fraction",
-           "dynamic_range", "highfreq_share", "histogram_entropy", "laplacian_var", "mean_brightness",
+           "dynamic_range", "highfreq_power", "highfreq_share", "histogram_entropy", "laplacian_var",
+           "lowfreq_power", "mean_brightness",
            "michelson_contrast", "noise_sigma", "quality_metrics", "rms_contrast", "to_unit_float"]

@@ -65,8 +65,12 @@ ANALYSIS_SIZE = 224
 MIN_SIDE = 8
 """Smallest image side, or mask bounding-box side for region metrics, accepted."""
 
-HIGHFREQ_CUTOFF = 0.125
-"""Cut-off radius of :func:`highfreq_share` in cycles/pixel (Nyquist is 0.5): periods shorter than 8 px."""
+HIGHFREQ_CUTOFF = 0.15
+"""Cut-off radius of the spectral metrics in cycles/pixel (Nyquist is 0.5): periods shorter than about 6.7 px.
+
+Deliberately off the 8-px JPEG block grid: block edges of a 224-px JPEG put energy at
+exactly 1/8 = 0.125 cycles/px (and its harmonics), and a cut-off sitting on that line
+would make the share jump with compression rather than with detail."""
 
 CLIP_TOL = 0.02
 """Pixels ``<= CLIP_TOL`` count as clipped low, ``>= 1 - CLIP_TOL`` as clipped high (about 5/255)."""
@@ -188,6 +192,60 @@ def _spectral_layout(shape: tuple[int, int], cutoff: float) -> tuple[np.ndarray,
     return hann, radius > cutoff, radius > 0
 
 
+def _band_powers(image: np.ndarray, mask: np.ndarray | None, cutoff: float) -> tuple[float, float]:
+    """(power above ``cutoff``, non-DC power at or below it), each divided by the region's pixel count squared.
+
+    The normalisation makes both a mean squared amplitude (Parseval: their sum is the
+    variance of the windowed, mean-removed region), comparable across region sizes.
+    """
+    if not 0.0 < cutoff < 0.5 * np.sqrt(2.0):
+        raise ValueError(f"cutoff {cutoff!r} must lie in (0, 0.707) cycles/pixel")
+    img, m = _prepare(image, mask)
+    region = _region(img, m)
+    if region.max() == region.min():
+        return 0.0, 0.0
+    hann, high, non_dc = _spectral_layout(region.shape, float(cutoff))
+    power = np.abs(np.fft.fft2((region - region.mean()) * hann)) ** 2 / float(region.size) ** 2
+    hi = float(power[high].sum())
+    return hi, float(power[non_dc].sum()) - hi
+
+
+def highfreq_power(image: np.ndarray, mask: np.ndarray | None = None, cutoff: float = HIGHFREQ_CUTOFF) -> float:
+    """Absolute high-frequency power: the numerator of :func:`highfreq_share` on its own.
+
+    Mean squared amplitude (intensity units squared) of the Hann-windowed, mean-removed
+    region at radial frequency ``> cutoff`` cycles/pixel. Fine detail AND noise raise it,
+    blur lowers it; unlike the share it does not move when low-frequency anatomy changes.
+
+    Args:
+        image: 2-D grayscale image.
+        mask: optional boolean region; the spectrum of its bounding box is used.
+        cutoff: cycles/pixel of the analysis image.
+
+    Returns:
+        float >= 0 (0.0 for a constant region); typically 1e-6 to 1e-3 at 224 px.
+    """
+    return _band_powers(image, mask, cutoff)[0]
+
+
+def lowfreq_power(image: np.ndarray, mask: np.ndarray | None = None, cutoff: float = HIGHFREQ_CUTOFF) -> float:
+    """Low-frequency power: the rest of the denominator of :func:`highfreq_share` (non-DC, ``<= cutoff``).
+
+    Dominated by anatomy (lung fields, mediastinum, body outline) and exposure gradients.
+    Reported separately so a change of the share can be attributed to its numerator
+    (detail / noise) or its denominator (coarse structure).
+
+    Args:
+        image: 2-D grayscale image.
+        mask: optional boolean region (bounding box).
+        cutoff: cycles/pixel of the analysis image.
+
+    Returns:
+        float >= 0 (0.0 for a constant region), intensity units squared.
+    """
+    return _band_powers(image, mask, cutoff)[1]
+
+
 def highfreq_share(image: np.ndarray, mask: np.ndarray | None = None, cutoff: float = HIGHFREQ_CUTOFF) -> float:
     """Sharpness as the share of spectral energy above a cut-off frequency.
 
@@ -207,8 +265,8 @@ def highfreq_share(image: np.ndarray, mask: np.ndarray | None = None, cutoff: fl
         image: 2-D grayscale image.
         mask: optional boolean region; the spectrum of its bounding box is used.
         cutoff: radius in cycles/pixel of the analysis image, in (0, 0.5*sqrt(2)).
-            The default 0.125 keeps detail with periods under 8 px (at 224 px,
-            under about 3.6 % of the film width).
+            The default 0.15 keeps detail with periods under about 6.7 px (at 224 px,
+            under 3 % of the film width), off the 8-px JPEG block grid.
 
     Returns:
         Share in [0, 1]. 0.0 for a constant image or region.
@@ -216,18 +274,9 @@ def highfreq_share(image: np.ndarray, mask: np.ndarray | None = None, cutoff: fl
     Raises:
         MaskError: bounding box smaller than ``MIN_SIDE`` px.
     """
-    if not 0.0 < cutoff < 0.5 * np.sqrt(2.0):
-        raise ValueError(f"cutoff {cutoff!r} must lie in (0, 0.707) cycles/pixel")
-    img, m = _prepare(image, mask)
-    region = _region(img, m)
-    if region.max() == region.min():
-        return 0.0
-    hann, high, non_dc = _spectral_layout(region.shape, float(cutoff))
-    power = np.abs(np.fft.fft2((region - region.mean()) * hann)) ** 2
-    total = float(power[non_dc].sum())
-    if total <= 0.0:
-        return 0.0
-    return float(power[high].sum() / total)
+    high, low = _band_powers(image, mask, cutoff)
+    total = high + low
+    return float(high / total) if total > 0.0 else 0.0
 
 
 def blur_effect(image: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -435,6 +484,8 @@ def noise_sigma(image: np.ndarray, mask: np.ndarray | None = None) -> float:
 METRICS: dict[str, Callable[..., float]] = {
     "q_laplacian_var": laplacian_var,
     "q_highfreq_share": highfreq_share,
+    "q_highfreq_power": highfreq_power,
+    "q_lowfreq_power": lowfreq_power,
     "q_blur_effect": blur_effect,
     "q_rms_contrast": rms_contrast,
     "q_michelson": michelson_contrast,
@@ -450,13 +501,14 @@ METRICS: dict[str, Callable[..., float]] = {
 QUALITY_COLUMNS: list[str] = list(METRICS)
 """The stable ``q_`` column names produced by :func:`quality_metrics`."""
 
-BLUR_METRICS = ("q_laplacian_var", "q_highfreq_share", "q_blur_effect")
+BLUR_METRICS = ("q_laplacian_var", "q_highfreq_share", "q_highfreq_power", "q_lowfreq_power", "q_blur_effect")
 CONTRAST_METRICS = ("q_rms_contrast", "q_michelson", "q_dynamic_range")
 EXPOSURE_METRICS = ("q_mean", "q_clip_low", "q_clip_high", "q_entropy")
 NOISE_METRICS = ("q_noise_sigma",)
 #: Metrics that use a mask's bounding box, not its pixels: meaningless for a region
 #: whose bounding box is the whole film (e.g. everything outside the lungs).
-BOUNDING_BOX_METRICS = ("q_highfreq_share", "q_blur_effect", "q_noise_sigma")
+BOUNDING_BOX_METRICS = ("q_highfreq_share", "q_highfreq_power", "q_lowfreq_power", "q_blur_effect",
+                        "q_noise_sigma")
 
 
 def quality_metrics(image: np.ndarray, mask: np.ndarray | None = None) -> dict[str, float]:

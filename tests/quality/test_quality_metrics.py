@@ -20,9 +20,10 @@ from quality.measure import measure_image
 
 SIZE = qm.ANALYSIS_SIZE
 POINT_METRICS = ("q_rms_contrast", "q_michelson", "q_dynamic_range", "q_mean", "q_clip_low", "q_clip_high", "q_entropy")
-REGION_METRICS = ("q_highfreq_share", "q_blur_effect", "q_noise_sigma")
+REGION_METRICS = ("q_highfreq_share", "q_highfreq_power", "q_lowfreq_power", "q_blur_effect", "q_noise_sigma")
 RANGES = {
-    "q_laplacian_var": (0.0, 16.0), "q_highfreq_share": (0.0, 1.0), "q_blur_effect": (0.0, 1.0),
+    "q_laplacian_var": (0.0, 16.0), "q_highfreq_share": (0.0, 1.0), "q_highfreq_power": (0.0, 1.0),
+    "q_lowfreq_power": (0.0, 1.0), "q_blur_effect": (0.0, 1.0),
     "q_rms_contrast": (0.0, 0.5), "q_michelson": (0.0, 1.0), "q_dynamic_range": (0.0, 1.0), "q_mean": (0.0, 1.0),
     "q_clip_low": (0.0, 1.0), "q_clip_high": (0.0, 1.0), "q_entropy": (0.0, 8.0), "q_noise_sigma": (0.0, math.inf),
 }
@@ -39,7 +40,8 @@ def assert_same_metrics(a: dict, b: dict, rtol: float = 1e-6, atol: float = 1e-1
 
 
 def test_columns_are_stable():
-    assert qm.QUALITY_COLUMNS == ["q_laplacian_var", "q_highfreq_share", "q_blur_effect", "q_rms_contrast",
+    assert qm.QUALITY_COLUMNS == ["q_laplacian_var", "q_highfreq_share", "q_highfreq_power", "q_lowfreq_power",
+                                  "q_blur_effect", "q_rms_contrast",
                                   "q_michelson", "q_dynamic_range", "q_mean", "q_clip_low", "q_clip_high",
                                   "q_entropy", "q_noise_sigma"]
     assert set(RANGES) == set(qm.QUALITY_COLUMNS)
@@ -51,7 +53,7 @@ def test_blur_metrics_move_monotonically_with_gaussian_blur(real_uint8):
     base = analysis_image(real_uint8)
     values = [qm.quality_metrics(base if s == 0 else gaussian(base, sigma=s, preserve_range=True))
               for s in (0, 1, 2, 4)]
-    for column in ("q_laplacian_var", "q_highfreq_share"):
+    for column in ("q_laplacian_var", "q_highfreq_share", "q_highfreq_power"):
         series = [v[column] for v in values]
         assert all(a > b for a, b in zip(series, series[1:])), (column, series)
     blur = [v["q_blur_effect"] for v in values]
@@ -266,3 +268,25 @@ def test_measure_image_uses_one_analysis_size(camera_uint8):
     analysis_ratio = big["q_laplacian_var"] / measure_image(enlarged, SIZE)["q_laplacian_var"]
     assert native_ratio > 10 and analysis_ratio < 3
     assert measure_image(camera_uint8, 128)["analysis_size"] == 128
+
+
+# --- the spectral share split into its parts ------------------------------------------------
+
+def test_share_is_high_over_high_plus_low_and_the_parts_move_separately(real_uint8):
+    base = analysis_image(real_uint8)
+    hi, lo = qm.highfreq_power(base), qm.lowfreq_power(base)
+    assert qm.highfreq_share(base) == pytest.approx(hi / (hi + lo))
+    # adding a smooth low-frequency gradient (more "anatomy") raises only the denominator
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE] / SIZE
+    scaled = (0.8 * base).astype(np.float32)
+    graded = np.clip(scaled + 0.2 * xx, 0, 1).astype(np.float32)
+    assert qm.lowfreq_power(graded) > 1.05 * qm.lowfreq_power(scaled)
+    assert qm.highfreq_power(graded) == pytest.approx(qm.highfreq_power(scaled), rel=0.05)
+    assert qm.highfreq_share(graded) < qm.highfreq_share(scaled)  # the share falls with no loss of detail
+    # noise raises the numerator, leaves the denominator nearly unchanged
+    noisy = np.clip(base + np.random.default_rng(0).normal(0, 0.05, base.shape), 0, 1).astype(np.float32)
+    assert qm.highfreq_power(noisy) > 1.2 * hi and qm.lowfreq_power(noisy) == pytest.approx(lo, rel=0.1)
+
+
+def test_cutoff_is_off_the_8px_jpeg_block_grid():
+    assert all(abs(qm.HIGHFREQ_CUTOFF - k / 8) > 0.01 for k in range(1, 4))
