@@ -307,6 +307,7 @@ def _texture_table(rows: Sequence[Mapping]) -> str:
 
 
 _STATUS_COLOUR = {"outside": "#cf222e", "lungs": "#1a7f37", "negligible": "#57606a", "inconclusive": "#b7791f",
+                  "equivalent": "#57606a",
                   "not tested": "#d0d7de"}
 
 

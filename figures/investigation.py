@@ -46,16 +46,36 @@ def analysis_table(table: pd.DataFrame) -> pd.DataFrame:
 
     A saliency share "inside the lungs" means nothing when the lungs were not found,
     and masks fail more often on pneumonia films (consolidation), so those rows are
-    left out of the localisation tests rather than counted as "outside".
+    left out of the localisation tests rather than counted as "outside". The same
+    holds for quality measured inside (``q_*_lung``) or outside (``q_*_outside``) the
+    mask: those columns are blanked too; whole-film quality is kept.
     """
     out = table.copy()
     if "lung_mask_plausible" in out:
         bad = ~out["lung_mask_plausible"].astype(bool)
-        for m in METHODS:
-            for col in (f"{m}_lung_share", *(f"{m}_{suffix}" for suffix in LOCALISATION_SUFFIXES)):
-                if col in out:
-                    out.loc[bad, col] = np.nan
+        region_quality = [c for c in out.columns if c.startswith("q_") and c.endswith(("_lung", "_outside"))]
+        saliency = [c for m in METHODS for c in (f"{m}_lung_share", *(f"{m}_{suffix}" for suffix in LOCALISATION_SUFFIXES))
+                    if c in out]
+        for col in region_quality + saliency:
+            out.loc[bad, col] = np.nan
     return out
+
+
+def with_source_geometry(table: pd.DataFrame, data_root: str | Path | None) -> tuple[pd.DataFrame, list[str]]:
+    """Add ``source_aspect`` / ``source_squeeze`` from the data root's MANIFEST.csv when it has one.
+
+    Returns:
+        (table, geometry covariates to adjust for): the MANIFEST ones only when every
+        image of the table is in the manifest; otherwise the table unchanged.
+    """
+    from data.join import join_on_image_id
+    from data.manifest import source_geometry
+
+    side = source_geometry(data_root) if data_root else None
+    if side is None or not set(table["image_id"]) <= set(side["image_id"]):
+        return table, []
+    joined = join_on_image_id(table, side, left_name="table.csv", right_name="MANIFEST.csv", allow_missing="left")
+    return joined, ["source_aspect", "source_squeeze"]
 
 
 def explained_class(row, target: str) -> str:
@@ -114,6 +134,20 @@ def beyond_correlation_sections(out_dir: Path, *, n_boot: int, seed: int) -> tup
         sections.append(faithfulness_section(faithfulness_summary(table, n_boot=n_boot, seed=seed), figure_path,
                                              excluded=excluded))
     return sections, warnings
+
+
+def natural_dose_sections(out_dir: Path, table: pd.DataFrame, *, n_boot: int, seed: int) -> list:
+    """The counterfactual doses in natural units, when the counterfactual sweep ran (else nothing)."""
+    per_image_csv = out_dir / "counterfactual" / "per_image.csv"
+    if not per_image_csv.is_file():
+        return []
+    from figures.verdict_sections import natural_dose_section
+    from stats.natural_dose import natural_doses
+
+    doses = natural_doses(pd.read_csv(per_image_csv), table, n_boot=n_boot, seed=seed)
+    (out_dir / "counterfactual" / "natural_dose.json").write_text(
+        json.dumps([d.to_dict() for d in doses], indent=2, allow_nan=False))
+    return [natural_dose_section(doses)]
 
 
 def draw_panels(out_dir: Path, table: pd.DataFrame, config: dict, force: bool = False,
@@ -178,12 +212,12 @@ def write_investigation(out_dir: str | Path, *, n_boot: int = 2000, seed: int = 
                          f"init {run_info['weights']['init']})",
                    subtitle=f"accuracy {format_metric(split_metrics['accuracy'])}")
 
-    stats_table = analysis_table(table)
+    stats_table, source_geo = with_source_geometry(analysis_table(table), config.get("resolved_data"))
     quality_cols = [c for c in stats_table.columns if any(c == q or c.startswith(q + "_") for q in QUALITY_COLUMNS)]
     localisation = [f"{m}_{suffix}" for m in METHODS for suffix in LOCALISATION_SUFFIXES
                     if f"{m}_{suffix}" in stats_table]
     analysis = analyse(stats_table, quality_metrics=quality_cols, localisation_metrics=localisation,
-                       geometry=[g for g in GEOMETRY if g in stats_table], n_boot=n_boot, seed=seed,
+                       geometry=[g for g in GEOMETRY if g in stats_table] + source_geo, n_boot=n_boot, seed=seed,
                        regression_metrics=[m for m in REGRESSION_METRICS if m in stats_table])
     comparisons = pd.DataFrame(analysis["comparisons"])
     dose = pd.DataFrame(analysis["dose_response"])
@@ -201,6 +235,7 @@ def write_investigation(out_dir: str | Path, *, n_boot: int = 2000, seed: int = 
     extra_sections.insert(0, localisation_evidence_section(
         saliency_accounting(table, METHODS), primary=PRIMARY_METRICS["saliency_outside_lungs"],
         top_percents=LOCALISATION_TOP_PERCENTS))
+    extra_sections += natural_dose_sections(out_dir, stats_table, n_boot=n_boot, seed=seed)
     gallery_rows = draw_panels(out_dir, table, config, force=force or bool(panel_warnings), warnings=panel_warnings)
     gallery = write_gallery(gallery_rows, out_dir / "index.html")
     explain_info = json.loads((out_dir / "explain.json").read_text()) if (out_dir / "explain.json").is_file() else {}

@@ -328,14 +328,20 @@ def _verdict_metrics(metrics: Sequence[Mapping]) -> Block:
     """Per-metric FP vs TN numbers behind one verdict, as a compact table."""
     if not metrics:
         return Block("", "")
-    rows = [[m.get("metric", ""), m.get("status", ""), m.get("hypothesised_direction", ""),
+    def direction(m: Mapping) -> str:
+        d = m.get("direction", 0) or 0
+        return m.get("hypothesised_direction") or ("lower in FPs" if d < 0 else "higher in FPs" if d > 0 else "")
+
+    rows = [[m.get("metric", ""), m.get("role", ""), m.get("status", ""), direction(m),
              f"{fmt(m.get('median_fp'))} (n={fmt(m.get('n_fp'))})",
              f"{fmt(m.get('median_tn'))} (n={fmt(m.get('n_tn'))})",
-             fmt_ci(m.get("rank_biserial"), m.get("ci_low"), m.get("ci_high")), fmt_p(m.get("q_value")),
+             fmt_ci(m.get("rank_biserial"), m.get("ci_low"), m.get("ci_high")),
+             f"{fmt_p(m.get('q_value'))} ({m.get('correction', 'bh')})",
              fmt(m.get("mde_rank_biserial"))] for m in metrics]
-    return _table(["metric", "status", "hypothesis", "FP median", "TN median", "r [95% CI]", "q", "MDE |r|"], rows,
-                  numeric=[False, False, False, True, True, True, True, True],
-                  highlight=[m.get("status") in ("supported", "opposite") for m in metrics])
+    return _table(["metric", "role", "status", "hypothesis", "FP median", "TN median", "r [95% CI]", "q (method)",
+                   "MDE |r|"], rows,
+                  numeric=[False, False, False, False, True, True, True, True, True],
+                  highlight=[m.get("status") in ("supported", "opposite", "finding") for m in metrics])
 
 
 def _verdict_section(verdict: Sequence[Mapping]) -> Block:
@@ -353,10 +359,47 @@ def _verdict_section(verdict: Sequence[Mapping]) -> Block:
                 f"<p>{_esc(statement)}</p></details>") if summary else f"<p>{_esc(statement)}</p>"
         parts.append(f'<div class="verdict" style="--status:{colour}">{badge}<span class="claim">'
                      f"{_esc(claim)}</span>{body}{details.html}</div>")
-    intro = ("Each hypothesis is judged on FP vs TN (true NORMAL images only). 'supported' needs q < 0.05, a "
-             "bootstrap CI excluding 0 and the hypothesised sign; 'no evidence' is a null result at this "
-             "sample size, reported with the smallest effect that could have been detected.")
+    intro = ("Each hypothesis is judged on FP vs TN (true NORMAL images only) by its ONE primary test: 'supported' "
+             "needs a Holm-adjusted q < 0.05 with the hypothesised sign; 'no evidence' is a null result at this "
+             "sample size, reported with the smallest effect that could have been detected at the Holm level. "
+             "Rows marked 'exploratory' (BH q) never change a verdict.")
     return Block(intro + "\n\n" + "\n".join(md) + "\n", f'<p class="note">{_esc(intro)}</p>' + "".join(parts))
+
+
+def _primary_declaration(primary: Mapping) -> Block:
+    """The pre-declared primary choice, stated before any result."""
+    text = primary.get("declaration")
+    if not text:
+        return Block("", "")
+    return _para(text, "note")
+
+
+def _exploratory_section(primary: Mapping) -> Block:
+    """Exploratory findings (BH q), the held-out confirmation of the headline, the geometry note and strata."""
+    blocks = []
+    found = [m for m in primary.get("exploratory") or [] if m.get("status") == "finding"]
+    n_all = len(primary.get("exploratory") or [])
+    blocks.append(_para(f"EXPLORATORY: {len(found)} of {n_all} non-primary FP-vs-TN comparisons have BH q < "
+                        f"{fmt(primary.get('alpha', ALPHA))} with a CI excluding 0"
+                        + (": " + "; ".join(f"{m['metric']} r = {fmt_ci(m.get('rank_biserial'), m.get('ci_low'), m.get('ci_high'))}"
+                                            f", q = {fmt_p(m.get('q_value'))}" for m in found) if found else "")
+                        + ". They suggest, they do not test."))
+    conf = primary.get("confirmation")
+    if conf:
+        blocks.append(_para(f"Confirmation of the exploratory headline ({conf.get('method')}, seed "
+                            f"{conf.get('seed')}): {conf.get('statement')}"))
+    strata = [(h["hypothesis"], s) for h in primary.get("hypotheses") or [] for s in h.get("strata") or []]
+    if strata:
+        rows = [[h, s.get("stratum"), f"{s.get('n_fp')} / {s.get('n_tn')}",
+                 fmt_ci(s.get("rank_biserial"), s.get("ci_low"), s.get("ci_high")), fmt_p(s.get("p_value")),
+                 s.get("reason") or ""] for h, s in strata]
+        blocks.append(_para("Primary comparisons within each storage-geometry stratum (is_224_copy; descriptive, "
+                            "not in the Holm family):"))
+        blocks.append(_table(["hypothesis", "stratum", "FP / TN", "r [95% CI]", "p", "not tested because"], rows,
+                             numeric=[False, False, True, True, True, False]))
+    if primary.get("geometry"):
+        blocks.append(_para(primary["geometry"], "note"))
+    return _join(blocks)
 
 
 def _significant(row: Mapping) -> bool:
@@ -519,7 +562,9 @@ def _sections(out_dir: Path, analysis: Mapping, run_info: Mapping, split_metrics
         _heading("Figure 1: confusion matrix"),
         _figure(out_dir, figures, "confusion", f"Figure 1. Confusion matrix (n = {n}); rows: truth."),
         _heading("Verdict"),
+        _primary_declaration(analysis.get("primary") or {}),
         _verdict_section(analysis.get("verdict") or []),
+        _exploratory_section(analysis.get("primary") or {}),
         _heading("Image quality: errors vs correct images of the same class"),
         _comparison_table(analysis.get("comparisons") or []),
         _figure(out_dir, figures, "distributions",
