@@ -30,7 +30,8 @@ from data.labels import THRESHOLD
 from figures.style import figure, save
 
 REGION_STYLE = {"whole": ("#24292f", "o", "whole film"), "lungs": ("#1f6feb", "s", "inside the lungs"),
-                "outside": ("#d95f02", "^", "outside the lungs")}
+                "outside": ("#d95f02", "^", "outside the lungs"),
+                "outside_matched": ("#7570b3", "v", "outside, area-matched patches")}
 #: Quality metric each intervention is read against (x axis of the quality-response figure).
 QUALITY_AXIS = {"gaussian_blur": "q_laplacian_var", "motion_blur": "q_laplacian_var", "noise": "q_laplacian_var",
                 "contrast": "q_rms_contrast", "gamma": "q_mean"}
