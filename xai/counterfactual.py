@@ -594,7 +594,7 @@ def headline_comparison(per_image: pd.DataFrame, *, headline=HEADLINE, margin: f
         return None
     lungs = _per_image(per_image, name, strength, label, "lungs")
     matched = _per_image(per_image, name, strength, label, "outside_matched")
-    pair = lungs.join(matched, how="inner", lsuffix="_l", rsuffix="_m")
+    pair = lungs.add_suffix("_l").join(matched.add_suffix("_m"), how="inner")
     if pair.empty:
         return None
     outside = _per_image(per_image, name, strength, label, "outside")
