@@ -63,3 +63,22 @@ def test_report_states_the_primary_choice_before_the_results(tmp_path):
     assert declared < md.index("Hypothesis that blur") and declared < md.index("EXPLORATORY")
     assert "q_highfreq_share" in md[md.index("EXPLORATORY"):] and "held-out half" in md
     assert "LIMITATION: no side table of source sizes" in md
+
+
+def test_natural_dose_sections_read_the_counterfactual_folder(tmp_path):
+    import json
+
+    from figures.investigation import natural_dose_sections
+
+    assert natural_dose_sections(tmp_path, pd.DataFrame(), n_boot=10, seed=0) == []
+    rows = [{"image_id": f"i{i}", "label": "NORMAL", "intervention": "gaussian_blur", "strength": s, "region": "whole",
+             "q_highfreq_share": 0.5 - 0.05 * s, "q_highfreq_share_before": 0.5, "delta_logit": 0.3 * s,
+             "delta": 0.02 * s} for i in range(6) for s in (1.0, 2.0)]
+    (tmp_path / "counterfactual").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "counterfactual" / "per_image.csv", index=False)
+    table = pd.DataFrame({"outcome": ["FP"] * 3 + ["TN"] * 3, "q_highfreq_share": [0.40, 0.42, 0.41, 0.5, 0.52, 0.5],
+                          "p_pneumonia": [0.7, 0.8, 0.9, 0.1, 0.2, 0.3]})
+    [(title, body)] = natural_dose_sections(tmp_path, table, n_boot=50, seed=0)
+    assert "natural units" in title and "q_highfreq_share" in body
+    saved = json.loads((tmp_path / "counterfactual" / "natural_dose.json").read_text())
+    assert saved[0]["metric"] == "q_highfreq_share" and saved[0]["delta_logit"] > 0
