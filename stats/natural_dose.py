@@ -10,8 +10,8 @@ change in log-odds at that metric change is read off its own dose-response
 a natural-sized change. It is compared with the FP excess, the observed median
 log-odds of FPs minus that of TNs.
 
-Pure functions over tables; the bootstrap is ``scipy.stats.bootstrap``
-(percentile, resampling images).
+Pure functions over tables; intervals come from the toolkit's one bootstrap,
+:func:`stats.bootstrap.bootstrap_ci` (percentile, resampling images).
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import bootstrap
-
 from data.errors import ConfigError
 from stats._table import JsonFields
+from stats.bootstrap import bootstrap_ci, bootstrap_mean_ci
 
 #: Strength at which each intervention is the identity (the unedited point of a dose-response).
 IDENTITY_STRENGTH = {"gaussian_blur": 0.0, "motion_blur": 1.0, "contrast": 1.0, "gamma": 1.0, "noise": 0.0,
@@ -103,12 +102,8 @@ def _interp_at(dm: np.ndarray, dy: np.ndarray, target: float) -> tuple[float, bo
     return (float((dm * dy).sum() / sxx * target) if sxx > 0 else math.nan), True
 
 
-def _ci(values: np.ndarray, statistic, seed: int, n_boot: int) -> tuple[float, float]:
-    if len(values[0]) < 2:
-        return (math.nan, math.nan)
-    res = bootstrap(values, statistic, paired=True, vectorized=False, n_resamples=n_boot, method="percentile",
-                    random_state=np.random.default_rng(seed))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+def _ratio_of_sums(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.sum(a, axis=axis) / np.sum(b, axis=axis)
 
 
 def natural_dose(per_image: pd.DataFrame, *, intervention: str, metric: str, observed_diff: float,
@@ -173,9 +168,10 @@ def natural_dose(per_image: pd.DataFrame, *, intervention: str, metric: str, obs
     sxy, sxx, dl = np.array(sxy), np.array(sxx), np.array(dl)
     ok = np.isfinite(dl)
     slope = float(sxy.sum() / sxx.sum()) if sxx.sum() > 0 else nan
-    s_low, s_high = _ci((sxy, sxx), lambda a, b: a.sum() / b.sum(), seed, n_boot)
+    slope_ci = bootstrap_ci((sxy, sxx), _ratio_of_sums, n_boot=n_boot, seed=seed, paired=True)
+    s_low, s_high = slope_ci.low, slope_ci.high
     delta = float(dl[ok].mean()) if ok.any() else nan
-    d_low, d_high = _ci((dl[ok],), np.mean, seed, n_boot)
+    d_low, d_high = bootstrap_mean_ci(dl[ok], n_boot=n_boot, seed=seed)
     identity = IDENTITY_STRENGTH.get(intervention, 0.0)
     xs = np.concatenate([[0.0], mean_dm.to_numpy()])
     ss = np.concatenate([[identity], mean_dm.index.to_numpy(float)])
