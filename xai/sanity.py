@@ -368,8 +368,10 @@ def sanity_verdict(df: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD,
     """PASS / FAIL / NOT TESTED per method, from the whole cascade curve against the null reference.
 
     Images whose original map is constant (Spearman NaN at every step) are
-    excluded and counted. With no comparable image left, or no randomisation
-    step, the method is "not tested" (never a pass).
+    excluded and counted. With no comparable image left, no randomisation step,
+    or a null reference at or above ``threshold`` (maps of unrelated images
+    already agree, so the check has no power), the method is "not tested"
+    (never a pass).
 
     The reference level is the null reference (mean similarity of maps of
     different images, step -1, floored at 0), when it exists (>= 2 images); else
@@ -424,6 +426,15 @@ def sanity_verdict(df: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD,
             rows.append({**row, "status": NOT_TESTED, "passed": False, "final_layer": "",
                          "reference": float("nan"), "destroyed_at": "",
                          "statement": f"{name}: NOT TESTED ({why}); no conclusion either way."})
+            continue
+        if not np.isnan(null_vals["spearman"]) and null_vals["spearman"] >= threshold:
+            why = (f"the original maps of different images already agree (null Spearman "
+                   f"{null_vals['spearman']:.2f} >= {threshold}): the maps barely depend on the image, so a "
+                   "destroyed map cannot be told from an intact one")
+            rows.append({**row, "status": NOT_TESTED, "passed": False, "final_layer": "",
+                         "reference": float("nan"), "destroyed_at": "",
+                         "statement": f"{name}: NOT TESTED on {len(keep)} image(s) ({why}); that image-independence "
+                                      "is itself a warning about these maps."})
             continue
         final = part[part["step"] == last]
         first = part[part["step"] == 1]

@@ -243,3 +243,16 @@ def test_sanity_from_an_explain_folder(trained, tmp_path):
     assert set(frame["image_id"]) == set(saved["image_id"]) and sorted(frame["step"].unique()) == [-1, 0, 1, 2]
     assert saved["excluded"]["n"] == 0
     assert len(maps["gradcam"]) == 3 and maps["gradcam"][0].shape == (2, SIDE, SIDE)
+
+
+def test_image_independent_maps_are_not_tested(trained):
+    model, x = trained
+    rng = np.random.default_rng(0)
+    pattern = rng.random((SIDE, SIDE))
+
+    def fixed_pattern(_model, x, targets):  # the same map for every image, perturbed a little per call
+        return np.stack([pattern + 0.01 * rng.random((SIDE, SIDE)) for _ in range(x.shape[0])])
+
+    row = sanity_verdict(saliency_sanity(model, x, 1, methods={"fixed": fixed_pattern}, n_layers=2)).iloc[0]
+    assert row["null_spearman"] > 0.9 and row["status"] == "not tested" and not row["passed"]
+    assert "barely depend on the image" in row["statement"]
