@@ -31,7 +31,8 @@ METHODS = ("gradcam", "ig")
 #: aspect ratio (width and height themselves take a handful of values and separate the outcome).
 GEOMETRY = ("is_224_copy", "aspect_ratio")
 #: Predictors of the multivariable regressions (besides geometry), when present.
-REGRESSION_METRICS = ("q_laplacian_var", "q_highfreq_share", "q_rms_contrast", PRIMARY_METRICS["saliency_outside_lungs"])
+REGRESSION_METRICS = ("q_laplacian_var", "q_highfreq_share", "q_rms_contrast",
+                      PRIMARY_METRICS["saliency_outside_lungs"])
 #: Localisation summaries tested (per method prefix): the area-normalised rank ratios and the pointing game.
 #: ``*_lung_share`` (positive mass after a per-image ReLU) is descriptive only and never tested.
 LOCALISATION_SUFFIXES = (*(f"lung_rank_ratio_k{k}" for k in LOCALISATION_TOP_PERCENTS), "peak_in_lung")

@@ -140,7 +140,8 @@ def saliency_accounting(table: pd.DataFrame, methods=("gradcam", "ig"), metric: 
             if not sel.any():
                 continue
             counts = {"n_no_map": int((no_map & sel).sum()), "n_ig_not_converged": int((not_conv & sel).sum()),
-                      "n_mask_implausible": int((implausible & sel).sum()), "n_no_lung_area": int((no_area & sel).sum())}
+                      "n_mask_implausible": int((implausible & sel).sum()),
+                      "n_no_lung_area": int((no_area & sel).sum())}
             reasons = {"n_no_map": "no map for this method", "n_ig_not_converged": IG_REASON,
                        "n_mask_implausible": "lung mask implausible", "n_no_lung_area": "lung mask empty or full"}
             text = "; ".join(f"{v} {reasons[k]}" for k, v in counts.items() if v)

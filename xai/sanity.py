@@ -341,7 +341,8 @@ def saliency_sanity(model: nn.Module, x: torch.Tensor, targets, *,
     rows = []
     for name, maps in originals.items():
         for i in range(len(maps)):
-            rows.append({"method": name, "step": 0, "layer": "original", "image": i, **_compare(maps[i], maps[i], name)})
+            rows.append({"method": name, "step": 0, "layer": "original", "image": i,
+                         **_compare(maps[i], maps[i], name)})
         null = null_reference(maps, name)
         for r in null.groupby("image")[list(SIMILARITY)].mean().reset_index().to_dict("records"):
             rows.append({"method": name, "step": -1, "layer": "null (other images)", **r})
