@@ -167,7 +167,8 @@ def draw_panels(out_dir: Path, table: pd.DataFrame, config: dict, force: bool = 
                 image = maps["image"].astype(np.float32) / 255.0
                 caption = {k: getattr(row, k) for k in ("image_id", "label", "pred", "p_pneumonia", "outcome")}
                 caption.update({k: getattr(row, k) for k in CAPTION_KEYS if hasattr(row, k)})
-                for key in ("ig_completeness_error", "ig_steps", "gradcam_lung_share", "ig_lung_share",
+                for key in ("ig_completeness_error", "ig_steps", "ig_evaluations", "ig_converged",
+                            "gradcam_lung_share", "ig_lung_share",
                             "gradcam_peak_in_lung", "ig_peak_in_lung"):
                     if hasattr(row, key):
                         caption[key] = getattr(row, key)

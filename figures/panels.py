@@ -189,10 +189,13 @@ def _saliency_line(caption: Mapping) -> str | None:
         if not _missing(peak):
             parts.append(f"{name} peak {'in' if float(peak) >= 0.5 else 'OUTSIDE'} lungs")
     err = _first(caption, "ig_completeness_error")
-    steps = _first(caption, "ig_steps", "ig_steps_used")
-    if err is not None or steps is not None:
+    evaluations = _first(caption, "ig_evaluations")
+    steps = _first(caption, "ig_steps", "ig_steps_used")  # tables written before adaptive quadrature
+    if err is not None or evaluations is not None or steps is not None:
         text = "IG completeness error " + (f"{100 * float(err):.2f}%" if err is not None else "n/a")
-        if steps is not None:
+        if evaluations is not None:
+            text += f" ({int(evaluations)} evaluations)"
+        elif steps is not None:
             text += f" ({int(steps)} steps)"
         parts.append(text)
     return ("Saliency: " + ", ".join(parts)) if parts else None
@@ -204,6 +207,11 @@ def _warning_lines(caption: Mapping) -> list[str]:
         reasons = caption.get("lung_mask_reasons")
         why = f": {'; '.join(map(str, reasons))}" if reasons else ""
         lines.append(f"WARNING: lung mask flagged implausible{why}; lung shares are unreliable")
+    if _is_false(caption.get("ig_converged")):
+        err = _first(caption, "ig_completeness_error")
+        how = f" (completeness error {100 * float(err):.1f}%)" if err is not None else ""
+        lines.append(f"WARNING: Integrated Gradients did not converge{how}: the IG map is not a faithful "
+                     "attribution and this image is left out of IG statistics")
     for text in caption.get("warnings") or []:
         lines.append(f"WARNING: {text}")
     return lines
@@ -325,7 +333,8 @@ def draw_panel(
             ``q_laplacian_var``, ``q_rms_contrast``, ``q_highfreq_share``,
             ``q_mean``, ``gradcam_lung_share``, ``ig_lung_share``,
             ``gradcam_peak_in_lung``, ``ig_peak_in_lung``,
-            ``ig_completeness_error`` (relative, 0.01 = 1 %), ``ig_steps``,
+            ``ig_completeness_error`` (relative, 0.01 = 1 %), ``ig_evaluations``
+            (or ``ig_steps`` of older tables), ``ig_converged`` (False: a warning line),
             ``lung_mask_plausible`` (False adds a warning line, with
             ``lung_mask_reasons``), ``warnings`` (list of strings, one warning
             line each), ``explained_class`` (the class the maps explain, default

@@ -34,7 +34,7 @@ from quality.metrics import BOUNDING_BOX_METRICS, QUALITY_COLUMNS
 from training.train import resolve_device
 from training.predict import LoadedRun, load_run, predict_proba, resolve_run, to_model_input
 from xai.gradcam import gradcam_maps
-from xai.integrated_gradients import black_baseline, integrated_gradients
+from xai.integrated_gradients import BASELINES, integrated_gradients, make_baseline
 from xai.lungs import lung_mask
 from xai.models_util import BinaryLogOdds, target_layer_for
 from xai.checks import ChecksConfig, run_checks
@@ -58,10 +58,14 @@ class ExplainConfig:
         only_errors: explain only misclassified images with both methods (correct
             images still get cheap Grad-CAM summaries unless ``reference`` is off).
         methods: subset of ``gradcam``, ``ig``.
-        ig_steps: starting number of IG steps (Gauss-Legendre); more are added per
-            image until the completeness error is below ``ig_tol``.
-        ig_max_steps: cap on IG steps.
+        ig_steps: uniform IG segments of the first round; segments with the
+            largest residual are then bisected per image until the completeness
+            error is below ``ig_tol`` (see :mod:`xai.integrated_gradients`).
+        ig_max_steps: cap on IG segments per image (``ig_max_steps + 1``
+            evaluations); images that miss ``ig_tol`` there are flagged
+            (``ig_converged`` False).
         ig_tol: completeness-error tolerance (relative).
+        ig_baseline: IG baseline, ``black`` (default) or ``blur`` (Sturmfels et al. 2020).
         target: class the panels' maps explain: ``predicted``, ``true`` or ``both``.
             Independently of it, every image is explained for its *wrong* class
             (the prediction of an error; the other class for a correct image), so
@@ -83,8 +87,9 @@ class ExplainConfig:
     only_errors: bool = True
     methods: tuple[str, ...] = METHODS
     ig_steps: int = 16
-    ig_max_steps: int = 128
+    ig_max_steps: int = 512
     ig_tol: float = 0.01
+    ig_baseline: str = "black"
     target: str = "predicted"
     device: str = "auto"
     limit: int | None = None
@@ -109,6 +114,8 @@ class ExplainConfig:
             raise ConfigError(f"--device must be auto, cpu or cuda, got {self.device!r}")
         if not 1 <= self.ig_steps <= self.ig_max_steps:
             raise ConfigError(f"need 1 <= --ig-steps <= --ig-max-steps, got {self.ig_steps} and {self.ig_max_steps}")
+        if self.ig_baseline not in BASELINES:
+            raise ConfigError(f"--ig-baseline must be one of {', '.join(BASELINES)}, got {self.ig_baseline!r}")
         if not self.ig_tol > 0:
             raise ConfigError(f"--ig-tol must be > 0, got {self.ig_tol}")
         if self.limit is not None and self.limit < 1:
@@ -252,7 +259,8 @@ def _explain_batch(run: LoadedRun, images: np.ndarray, rows: pd.DataFrame, masks
             shown, raws["gradcam"] = gradcam_maps(model, xs, target, target_layer=layer, return_raw=True)
             results["gradcam"] = (shown, None)
         if "ig" in methods:
-            res = integrated_gradients(model, xs, target, baseline=black_baseline(xs, run.mean, run.std),
+            res = integrated_gradients(model, xs, target, baseline=make_baseline(cfg.ig_baseline, xs, run.mean,
+                                                                                   run.std),
                                        tol=cfg.ig_tol, start_steps=cfg.ig_steps, max_steps=cfg.ig_max_steps)
             results["ig"] = (res.attributions, res)
         for method, (method_maps, res) in results.items():
@@ -262,7 +270,8 @@ def _explain_batch(run: LoadedRun, images: np.ndarray, rows: pd.DataFrame, masks
                        **saliency_summary(method_maps[k], masks[i].mask,
                                           raw=raws[method][k] if method in raws else None)}
                 if res is not None:
-                    row.update(ig_completeness_error=float(res.completeness_error[k]), ig_steps=int(res.steps_used[k]))
+                    row.update(ig_completeness_error=float(res.completeness_error[k]),
+                               ig_evaluations=int(res.evaluations[k]), ig_converged=bool(res.converged[k]))
                 saliency.append(row)
                 if target[k] == panel_classes[i]:
                     maps.setdefault(method, np.zeros((len(rows),) + method_maps.shape[1:], np.float32))[i] = method_maps[k]
@@ -443,8 +452,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChecksConfig, ExplainConf
                        help="explain misclassified images (default)")
     which.add_argument("--all", dest="only_errors", action="store_false", help="explain every image of the split")
     p.add_argument("--methods", default="gradcam,ig", help="comma-separated: gradcam,ig")
-    p.add_argument("--ig-steps", type=int, default=16, help="starting IG steps (raised per image by completeness)")
-    p.add_argument("--ig-max-steps", type=int, default=128)
+    p.add_argument("--ig-steps", type=int, default=16,
+                   help="IG segments of the first uniform round (refined per image where the path needs it)")
+    p.add_argument("--ig-max-steps", type=int, default=512,
+                   help="cap on IG segments per image; images above --ig-tol there are flagged")
+    p.add_argument("--ig-baseline", default="black", help="IG baseline: black (default) | blur")
     p.add_argument("--ig-tol", type=float, default=0.01, help="IG completeness-error tolerance (0.01 = 1%%)")
     p.add_argument("--target", default="predicted", help="predicted | true | both")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
@@ -483,7 +495,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChecksConfig, ExplainConf
                           faithfulness_limit=a.faithfulness_images or None, data=a.data, split=a.split,
                           device=a.device, seed=a.seed, n_boot=a.n_boot, cache_dir=a.cache_dir, workers=a.workers)
     return checks, ExplainConfig(run=a.run, data=a.data, split=a.split, only_errors=a.only_errors, methods=methods,
-                         ig_steps=a.ig_steps, ig_max_steps=a.ig_max_steps, ig_tol=a.ig_tol, target=a.target,
+                         ig_steps=a.ig_steps, ig_max_steps=a.ig_max_steps, ig_tol=a.ig_tol,
+                         ig_baseline=a.ig_baseline, target=a.target,
                          device=a.device, limit=a.limit, reference=a.reference, force=a.force, report=a.report,
                          cache_dir=a.cache_dir, workers=a.workers, n_boot=a.n_boot, seed=a.seed)
 

@@ -101,6 +101,18 @@ def test_caption_lines_show_what_is_there_and_warn():
     assert caption_lines({"lung_mask_plausible": float("nan")})[1] == []
 
 
+def test_caption_flags_non_converged_ig_in_words():
+    lines, warnings = caption_lines(dict(CAPTION, ig_evaluations=513, ig_converged=False,
+                                         ig_completeness_error=0.034))
+    text = " ".join(lines).replace("\u00a0", " ")
+    assert "IG completeness error 3.40% (513 evaluations)" in text
+    assert len(warnings) == 1
+    assert "did not converge" in warnings[0] and "3.4%" in warnings[0] and "left out of IG statistics" in warnings[0]
+    for flag in (True, np.True_, "True", float("nan")):           # converged, or a table without the column
+        assert caption_lines(dict(CAPTION, ig_converged=flag))[1] == [], flag
+    assert caption_lines(dict(CAPTION, ig_converged="False"))[1]
+
+
 def test_ig_limit_is_robust_and_positive():
     ig = np.zeros(1000)
     ig[:990] = np.linspace(-1, 1, 990)

@@ -45,7 +45,9 @@ def test_main_command_end_to_end(small_run, capsys):
     assert set(saliency.loc[saliency["method"] == "ig", "image_id"]) == set(errors["image_id"])
     assert set(saliency.loc[saliency["method"] == "gradcam", "image_id"]) == set(preds.loc[preds["split"] == "valid", "image_id"])
     ig = saliency[saliency["method"] == "ig"]
-    assert ig["ig_steps"].between(16, 32).all() and (ig["ig_completeness_error"] >= 0).all()
+    assert ig["ig_evaluations"].between(17, 33).all() and (ig["ig_completeness_error"] >= 0).all()
+    assert (ig["ig_converged"].astype(str) == (ig["ig_completeness_error"] <= 0.01).astype(str)).all()
+    assert json.loads((out / "config.json").read_text())["ig_baseline"] == "black"
     table = pd.read_csv(out / "table.csv")
     assert table["image_id"].is_unique and len(table) == 16
     # the primary localisation statistic exists for every image, correct ones (TN, TP) included
@@ -91,3 +93,12 @@ def test_bad_options_name_the_value():
         ExplainConfig(methods=("gradcam", "lime"))
     with pytest.raises(ConfigError, match="--split"):
         ExplainConfig(split="train")
+    with pytest.raises(ConfigError, match="--ig-baseline"):
+        ExplainConfig(ig_baseline="grey")
+
+
+def test_ig_baseline_flag_is_parsed():
+    from xai.explain import parse_args
+
+    assert parse_args([])[1].ig_baseline == "black"
+    assert parse_args(["--ig-baseline", "blur"])[1].ig_baseline == "blur"
