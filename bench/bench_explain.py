@@ -1,12 +1,30 @@
-"""Explain speed: the toolkit's batched, adaptive explain step against a naive loop, in one run.
+"""IG cost and completeness: Captum's uniform Gauss-Legendre rules against the toolkit's adaptive scheme, in one run.
 
-``python bench/bench_explain.py --run runs/latest [--data ROOT] [--split valid] [--limit 8] [--device auto]``
+``python bench/bench_explain.py --run RUN [--run RUN2] [--data ROOT] [--split test] [--per-outcome 10]
+[--baseline black] [--uniform-images K] [--proxy-size 224]``
 
-Naive loop: one image at a time, a new GradCAM object per image, Captum IG with
-its defaults (50 Gauss-Legendre steps). Toolkit: one GradCAM context for all
-images, IG batched with per-image adaptive steps (start 16, tolerance 1%). Both
-explain the same errors with the same log-odds output, and both report their IG
-completeness errors. Goal: >= 3x faster at equal or better completeness.
+For each run (model) it picks ``--per-outcome`` images of each of FP, TN and TP
+of the split (seeded, spread over the sorted image ids) and explains the
+log-odds of PNEUMONIA (:class:`xai.models_util.BinaryLogOdds`) from the chosen
+baseline with:
+
+* Captum's ``IntegratedGradients`` with its default (50 Gauss-Legendre steps),
+  and uniform Gauss-Legendre at 128, 256 and 512 steps;
+* the toolkit's :func:`xai.integrated_gradients.integrated_gradients`
+  (adaptive nested trapezoid, start 16 segments, tolerance 1 %, cap 512).
+
+Per method it prints one table row: model evaluations per image (mean;
+forward+backward passes on the path; Captum also needs 2 plain forwards per
+image for its delta, not counted), wall time per image, completeness error
+median / p90 / max and the share of images within 1 %. The completeness error
+is ``|sum(attr) - (f(x) - f(x'))| / max(|f(x) - f(x')|, 0.1)``, as in the
+toolkit. ``--proxy-size`` also times the toolkit scheme on the first run's
+images decoded at that size (a proxy: the network is run at a size it was not
+trained at) and projects the IG time of the split's errors.
+
+Goal (issue 11): >= 95 % of images within 1 % for both models, with >= 3x fewer
+evaluations than the smallest uniform count reaching the same share (or, when
+none up to 512 does, <= ~170 evaluations on average at a better share than 512).
 """
 
 from __future__ import annotations
@@ -20,16 +38,16 @@ import numpy as np
 import pandas as pd
 import torch
 from captum.attr import IntegratedGradients
-from pytorch_grad_cam import GradCAM
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 from data.cache import load_resized
 from training.predict import load_run, to_model_input
 from training.train import resolve_device
-from xai.explain import CLASS_INDEX
-from xai.gradcam import gradcam_maps
-from xai.integrated_gradients import black_baseline, integrated_gradients
-from xai.models_util import BinaryLogOdds, target_layer_for
+from xai.integrated_gradients import integrated_gradients, make_baseline
+from xai.models_util import BinaryLogOdds
+
+OUTCOMES = ("FP", "TN", "TP")
+UNIFORM_STEPS = (50, 128, 256, 512)
+PNEUMONIA = 1
 
 
 def _sync(device: str) -> None:
@@ -37,67 +55,171 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def naive(model, layer, x, base, targets, device) -> tuple[float, np.ndarray]:
-    """Seconds and completeness errors of the naive per-image loop."""
+def select_images(preds: pd.DataFrame, split: str, per_outcome: int, seed: int) -> pd.DataFrame:
+    """``per_outcome`` rows of each of FP, TN, TP of ``split`` (fewer if the split has fewer), seeded."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for outcome in OUTCOMES:
+        rows = preds[(preds["split"] == split) & (preds["outcome"] == outcome)].sort_values("image_id")
+        take = rng.choice(len(rows), size=min(per_outcome, len(rows)), replace=False) if len(rows) else []
+        parts.append(rows.iloc[np.sort(take)])
+    return pd.concat(parts, ignore_index=True)
+
+
+def interleave(outcomes: np.ndarray, k: int | None) -> np.ndarray:
+    """Indices of ``k`` images taking outcomes in turn (FP, TN, TP, FP, ...); all when k is None."""
+    if k is None or k >= len(outcomes):
+        return np.arange(len(outcomes))
+    queues = [list(np.flatnonzero(outcomes == o)) for o in OUTCOMES]
+    out: list[int] = []
+    while len(out) < k:
+        for q in queues:
+            if q and len(out) < k:
+                out.append(q.pop(0))
+    return np.sort(np.asarray(out, dtype=np.int64))
+
+
+def _span(model, x, base, batch: int) -> np.ndarray:
+    """|f(x) - f(x')| of the PNEUMONIA log-odds, float64 (N,)."""
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(x), batch):
+            out.append((model(x[s:s + batch]) - model(base[s:s + batch]))[:, PNEUMONIA].double().abs().cpu())
+    return torch.cat(out).numpy()
+
+
+def captum_uniform(model, x, base, steps: int, batch: int, device: str) -> dict:
+    """Captum IG with ``steps`` Gauss-Legendre nodes, one image per call, nodes in batches of ``batch``."""
     errors = []
     _sync(device)
     t0 = time.perf_counter()
+    ig = IntegratedGradients(model)
     for i in range(len(x)):
-        with GradCAM(model=model, target_layers=[layer]) as cam:
-            cam(input_tensor=x[i:i + 1], targets=[ClassifierOutputTarget(int(targets[i]))])
-        ig = IntegratedGradients(model)
-        attr, delta = ig.attribute(x[i:i + 1], baselines=base[i:i + 1], target=int(targets[i]),
-                                   return_convergence_delta=True)
-        with torch.no_grad():
-            span = (model(x[i:i + 1]) - model(base[i:i + 1]))[0, int(targets[i])].abs().item()
-        errors.append(abs(delta.item()) / max(span, 0.1))
+        _, delta = ig.attribute(x[i:i + 1], baselines=base[i:i + 1], target=PNEUMONIA, n_steps=steps,
+                                method="gausslegendre", internal_batch_size=batch, return_convergence_delta=True)
+        errors.append(abs(float(delta)))
     _sync(device)
-    return time.perf_counter() - t0, np.asarray(errors)
+    return {"seconds": time.perf_counter() - t0, "abs_delta": np.asarray(errors),
+            "evaluations": np.full(len(x), steps)}
 
 
-def toolkit(model, layer, x, base, targets, device) -> tuple[float, np.ndarray, np.ndarray]:
-    """Seconds, completeness errors and steps of the toolkit's explain step."""
+def toolkit(model, x, base, batch: int, device: str, tol: float, max_steps: int) -> dict:
+    """The toolkit's adaptive scheme on all images at once."""
     _sync(device)
     t0 = time.perf_counter()
-    gradcam_maps(model, x, targets, target_layer=layer)
-    res = integrated_gradients(model, x, targets, baseline=base)
+    res = integrated_gradients(model, x, PNEUMONIA, baseline=base, tol=tol, max_steps=max_steps, batch_size=batch)
     _sync(device)
-    return time.perf_counter() - t0, res.completeness_error, res.steps_used
+    return {"seconds": time.perf_counter() - t0, "errors": res.completeness_error, "evaluations": res.evaluations,
+            "converged": res.converged}
+
+
+def summary_row(method: str, r: dict, n: int, tol: float) -> dict:
+    err = r["errors"]
+    return {"method": method, "images": n, "evals/img": float(np.mean(r["evaluations"])),
+            "s/img": r["seconds"] / n, "err median %": 100 * float(np.median(err)),
+            "err p90 %": 100 * float(np.percentile(err, 90)), "err max %": 100 * float(err.max()),
+            f"share <= {100 * tol:g}%": float(np.mean(err <= tol))}
+
+
+def bench_model(run_path: str, a, device: str) -> tuple[pd.DataFrame, dict]:
+    run = load_run(run_path)
+    preds = pd.read_csv(run.run_dir / "predictions.csv")
+    rows = select_images(preds, a.split, a.per_outcome, a.seed)
+    root = Path(a.data or run.info["data_root"])
+    pixels = load_resized([root / q for q in rows["path"]], run.size, cache_dir=a.cache_dir, desc="decode")
+    model = BinaryLogOdds(run.model.to(device).eval())
+    x = to_model_input(pixels, run.mean, run.std).to(device)
+    base = make_baseline(a.baseline, x, run.mean, run.std)
+    n = len(x)
+    denom = np.maximum(_span(model, x, base, a.batch), 0.1)
+    integrated_gradients(model, x[:1], PNEUMONIA, baseline=base[:1], max_steps=16)  # warm-up
+    table = []
+    print(f"\n## {run.arch} ({run.size} px): {n} {a.split} images, rows as they finish", flush=True)
+    # The toolkit first (the result the bench is for), then Captum's rules, cheapest first. The costly
+    # uniform rules may run on a subset (outcomes interleaved) when the CPU cannot afford all images.
+    subset = interleave(rows["outcome"].to_numpy(), a.uniform_images)
+    r = toolkit(model, x, base, a.batch, device, a.tol, a.max_steps)
+    rows_done = [(f"toolkit adaptive (tol {100 * a.tol:g}%, cap {a.max_steps + 1})", r, n)]
+    if len(subset) < n:
+        sub = {k: (v[subset] if isinstance(v, np.ndarray) else v) for k, v in r.items()}
+        sub["seconds"] = r["seconds"] * len(subset) / n
+        rows_done.append(("toolkit adaptive, uniform-rule subset", sub, len(subset)))
+    for label, res, count in rows_done:
+        table.append(summary_row(label, res, count, a.tol))
+        print(markdown(pd.DataFrame(table[-1:])).splitlines()[-1], flush=True)
+    for steps in UNIFORM_STEPS:
+        idx = np.arange(n) if steps == 50 else subset
+        u = captum_uniform(model, x[idx], base[idx], steps, a.batch, device)
+        u["errors"] = u["abs_delta"] / denom[idx]
+        label = f"captum GL {steps}" + (" (default)" if steps == 50 else "")
+        table.append(summary_row(label, u, len(idx), a.tol))
+        print(markdown(pd.DataFrame(table[-1:])).splitlines()[-1], flush=True)  # progress: rows as they finish
+    info = {"run": str(run.run_dir), "arch": run.arch, "size": run.size, "n_images": n,
+            "outcomes": rows["outcome"].value_counts().to_dict(), "baseline": a.baseline,
+            "toolkit_not_converged": int((~r["converged"]).sum()),
+            "toolkit_evaluations": r["evaluations"].tolist(), "toolkit_errors": r["errors"].tolist(),
+            "outcome_of_image": rows["outcome"].tolist(), "uniform_subset": subset.tolist()}
+    if a.proxy_size and a.proxy_size != run.size:
+        info["proxy"] = proxy(run, preds, rows, root, a, device)
+    return pd.DataFrame(table), info
+
+
+def proxy(run, preds, rows, root, a, device: str) -> dict:
+    """Toolkit IG timed on the uniform-rule subset decoded at ``a.proxy_size`` through the same network."""
+    rows = rows.iloc[interleave(rows["outcome"].to_numpy(), a.uniform_images)]
+    pixels = load_resized([root / q for q in rows["path"]], a.proxy_size, cache_dir=a.cache_dir, desc="decode")
+    model = BinaryLogOdds(run.model.to(device).eval())
+    x = to_model_input(pixels, run.mean, run.std).to(device)
+    base = make_baseline(a.baseline, x, run.mean, run.std)
+    r = toolkit(model, x, base, a.batch, device, a.tol, a.max_steps)
+    n_errors = int(preds[(preds["split"] == a.split) & preds["outcome"].isin(["FP", "FN"])].shape[0])
+    s_img = r["seconds"] / len(x)
+    return {"size": a.proxy_size, "n_images": len(x), "s_per_image": s_img, "evals_per_image": float(r["evaluations"].mean()),
+            "share_within_tol": float(r["converged"].mean()), "n_errors_in_split": n_errors,
+            "projected_ig_minutes_for_split_errors": s_img * n_errors / 60}
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """A Markdown table, numbers to 3 significant digits."""
+    cells = [[f"{v:.3g}" if isinstance(v, float) else str(v) for v in row] for row in table.itertuples(index=False)]
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--run", default="runs/latest")
+    p.add_argument("--run", action="append", required=True, help="run folder (repeat for several models)")
     p.add_argument("--data", default=None)
-    p.add_argument("--split", default="valid")
-    p.add_argument("--limit", type=int, default=8)
+    p.add_argument("--split", default="test")
+    p.add_argument("--per-outcome", type=int, default=10, help="images of each of FP, TN, TP")
+    p.add_argument("--baseline", default="black", help="black | blur")
+    p.add_argument("--tol", type=float, default=0.01)
+    p.add_argument("--max-steps", type=int, default=512)
+    p.add_argument("--batch", type=int, default=32, help="path nodes per forward/backward pass (all methods)")
+    p.add_argument("--uniform-images", type=int, default=None,
+                   help="run GL 128/256/512 on only this many of the images (default: all)")
+    p.add_argument("--proxy-size", type=int, default=None, help="also time the toolkit at this input size")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--device", default="auto")
     p.add_argument("--cache-dir", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", default=None, help="also write the tables and details to this JSON file")
     a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
     device = resolve_device(a.device)
-    run = load_run(a.run)
-    preds = pd.read_csv(run.run_dir / "predictions.csv")
-    errors = preds[(preds["split"] == a.split) & preds["outcome"].isin(["FP", "FN"])].head(a.limit)
-    root = Path(a.data or run.info["data_root"])
-    pixels = load_resized([root / q for q in errors["path"]], run.size, cache_dir=a.cache_dir, desc="decode")
-    model = run.model.to(device).eval()
-    layer = target_layer_for(model)
-    model = BinaryLogOdds(model)
-    x = to_model_input(pixels, run.mean, run.std, device)
-    base = black_baseline(x, run.mean, run.std)
-    targets = errors["pred"].map(CLASS_INDEX).to_numpy()
-    toolkit(model, layer, x[:1], base[:1], targets[:1], device)  # warm-up
-    t_tool, err_tool, steps = toolkit(model, layer, x, base, targets, device)
-    t_naive, err_naive = naive(model, layer, x, base, targets, device)
-    result = {
-        "device": device, "n_images": int(len(x)), "size": run.size,
-        "naive_s_per_image": round(t_naive / len(x), 3), "toolkit_s_per_image": round(t_tool / len(x), 3),
-        "speedup": round(t_naive / t_tool, 2),
-        "naive_completeness_median": float(np.median(err_naive)), "naive_completeness_max": float(err_naive.max()),
-        "toolkit_completeness_median": float(np.median(err_tool)), "toolkit_completeness_max": float(err_tool.max()),
-        "toolkit_steps": steps.tolist(),
-    }
-    print(json.dumps(result, indent=2))
+    results = {}
+    for i, run_path in enumerate(a.run):
+        if i and a.proxy_size:
+            a.proxy_size = None  # the proxy is timed on the first run only
+        table, info = bench_model(run_path, a, device)
+        print(f"\n## {info['arch']} ({info['size']} px), {info['n_images']} {a.split} images {info['outcomes']}, "
+              f"{a.baseline} baseline, device {device}, {torch.get_num_threads()} threads")
+        print(markdown(table))
+        print(json.dumps({k: v for k, v in info.items() if not isinstance(v, list)}))
+        results[run_path] = {"table": table.to_dict(orient="records"), **info}
+    if a.json:
+        Path(a.json).write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
