@@ -175,6 +175,20 @@ def test_cap_reached_is_flagged_and_maps_are_the_finest_run():
     np.testing.assert_allclose(capped.attributions[1], finest.attributions[0], rtol=1e-6)
     independent = _completeness(model, x, base, [1, 1], capped.attributions)
     np.testing.assert_allclose(independent, capped.completeness_error, rtol=1e-4, atol=1e-6)
+    # Downstream, the flag as written to saliency.csv excludes the capped image's IG summaries.
+    import io
+
+    import pandas as pd
+
+    from xai.exclusions import blank_unconverged_ig, ig_not_converged
+
+    table = pd.DataFrame({"image_id": ["easy", "hard"], "ig_converged": capped.converged,
+                          "ig_completeness_error": capped.completeness_error, "ig_lung_share": [0.5, 0.7]})
+    assert ig_not_converged(table, tol=0.01).tolist() == [False, True]
+    assert ig_not_converged(pd.read_csv(io.StringIO(table.to_csv(index=False))), 0.01).tolist() == [
+        False, True]
+    blanked = blank_unconverged_ig(table, tol=0.01)
+    assert blanked["ig_lung_share"].isna().tolist() == [False, True]
 
 
 def test_deterministic_and_independent_of_batch_companions(tiny_cnn, tiny_batch):
