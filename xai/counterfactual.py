@@ -367,6 +367,23 @@ def _logit(p: np.ndarray) -> np.ndarray:
 GROUP = ["intervention", "strength", "region", "label"]
 
 
+def collapse_draws(per_image: pd.DataFrame) -> pd.DataFrame:
+    """One row per image x variant: the draws of the area-matched region averaged per image.
+
+    Numeric columns are averaged over draws; ``flipped`` becomes True when the image flipped in
+    more than half of its draws. Images, not draws, are the independent units of every interval.
+    """
+    if per_image.empty or "draw" not in per_image or not (per_image["draw"] > 0).any():
+        return per_image
+    keys = ["image_id", "label", "intervention", "strength", "region"]
+    numeric = [c for c in per_image.columns if c not in keys and c != "flipped"
+               and pd.api.types.is_numeric_dtype(per_image[c])]
+    grouped = per_image.groupby(keys, sort=False)
+    out = grouped[numeric].mean()
+    out["flipped"] = grouped["flipped"].mean() > 0.5
+    return out.reset_index()[list(per_image.columns)]
+
+
 def summarise(per_image: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Per intervention x strength x region x true class statistics of a sweep.
 
@@ -389,6 +406,7 @@ def summarise(per_image: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0) -> 
     """
     if per_image.empty:
         return pd.DataFrame(columns=GROUP + ["n"])
+    per_image = collapse_draws(per_image)
     extra = [c for c in per_image.columns
              if c.startswith("q_") or c in ("pixel_change", "region_fraction", "coverage")]
     rows = []

@@ -415,3 +415,19 @@ def test_command_reports_config_errors_in_one_line(tmp_path, capsys):
 def test_config_validation(kwargs):
     with pytest.raises(ConfigError):
         CounterfactualConfig(**kwargs)
+
+
+def test_summary_counts_images_not_draws(chest_phantom):
+    from xai.counterfactual import collapse_draws
+
+    images, lungs = _films(chest_phantom, n=4)
+    model = RegionMeanModel(~lungs[0], k=20, c=_mean_outside(images, lungs)).eval()
+    per_image = _sweep(model, images, lungs, plan_variants(("gamma",), ("outside_matched",), texture_shape=False))
+    assert len(per_image) == 4 * 2 * N_MATCHED_DRAWS
+    collapsed = collapse_draws(per_image)
+    assert len(collapsed) == 4 * 2 and list(collapsed.columns) == list(per_image.columns)
+    summary = summarise(per_image, n_boot=100)
+    assert (summary["n"] == 2).all()  # 2 images per true class, each with 3 draws
+    first = per_image[(per_image["image_id"] == 0) & (per_image["strength"] == 0.6)]
+    assert collapsed.loc[(collapsed["image_id"] == 0) & (collapsed["strength"] == 0.6), "delta"].item() == \
+        pytest.approx(first["delta"].mean())
