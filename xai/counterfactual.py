@@ -387,7 +387,8 @@ def collapse_draws(per_image: pd.DataFrame) -> pd.DataFrame:
 def summarise(per_image: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Per intervention x strength x region x true class statistics of a sweep.
 
-    Every group uses :func:`bootstrap_mean_ci` with the same ``seed`` (common
+    The draws of the area-matched region are first averaged per image
+    (:func:`collapse_draws`). Every group uses :func:`bootstrap_mean_ci` with the same ``seed`` (common
     random numbers), and ``stats.intervals.wilson_interval`` for flip rates.
 
     Args:
