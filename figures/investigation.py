@@ -151,6 +151,13 @@ def natural_dose_sections(out_dir: Path, table: pd.DataFrame, *, n_boot: int, se
     return [natural_dose_section(doses)]
 
 
+def error_slice_sections(out_dir: Path) -> list:
+    """The section of the error-slice step (``xai.slices``) when it ran, else nothing."""
+    from figures.slices import slices_sections
+
+    return slices_sections(out_dir)
+
+
 def draw_panels(out_dir: Path, table: pd.DataFrame, config: dict, force: bool = False,
                 warnings: list[str] | None = None) -> pd.DataFrame:
     """One panel per explained image with maps; returns rows for the gallery."""
@@ -238,6 +245,7 @@ def write_investigation(out_dir: str | Path, *, n_boot: int = 2000, seed: int = 
         saliency_accounting(table, METHODS), primary=PRIMARY_METRICS["saliency_outside_lungs"],
         top_percents=LOCALISATION_TOP_PERCENTS))
     extra_sections += natural_dose_sections(out_dir, stats_table, n_boot=n_boot, seed=seed)
+    extra_sections += error_slice_sections(out_dir)
     gallery_rows = draw_panels(out_dir, table, config, force=force or bool(panel_warnings), warnings=panel_warnings)
     gallery = write_gallery(gallery_rows, out_dir / "index.html")
     explain_info = json.loads((out_dir / "explain.json").read_text()) if (out_dir / "explain.json").is_file() else {}

@@ -482,6 +482,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChecksConfig, ExplainConf
                              "control (default); deletion: black-fill deletion / blurred insertion")
     beyond.add_argument("--faithfulness-images", type=int, default=40,
                         help="at most N explained images in the faithfulness check (0: all)")
+    beyond.add_argument("--slices", default="auto", choices=("auto", "on", "off"),
+                        help="error slices confirmed on held-out images (xai.slices); auto: on for splits of "
+                             ">= 200 images")
     a = p.parse_args(argv)
     methods = tuple(m.strip() for m in a.methods.split(",") if m.strip())
     if a.faithfulness_images < 0:
@@ -493,7 +496,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChecksConfig, ExplainConf
                           sanity_images=a.sanity_images, faithfulness=a.faithfulness,
                           faithfulness_measure=a.faithfulness_measure,
                           faithfulness_limit=a.faithfulness_images or None, data=a.data, split=a.split,
-                          device=a.device, seed=a.seed, n_boot=a.n_boot, cache_dir=a.cache_dir, workers=a.workers)
+                          device=a.device, seed=a.seed, n_boot=a.n_boot, cache_dir=a.cache_dir, workers=a.workers,
+                          slices=a.slices)
     return checks, ExplainConfig(run=a.run, data=a.data, split=a.split, only_errors=a.only_errors, methods=methods,
                          ig_steps=a.ig_steps, ig_max_steps=a.ig_max_steps, ig_tol=a.ig_tol,
                          ig_baseline=a.ig_baseline, target=a.target,
