@@ -6,8 +6,8 @@ the per-image table (``table.csv`` of the explain step) into such conditions:
 * quality metrics (``q_*``): quartiles **within the true class** (cut points from
   every image of the class; they use no outcome, so computing them on both the
   discovery and the confirmation half leaks nothing);
-* geometry: ``is_224_copy`` (squeezed 224x224 copy or not) and aspect-ratio
-  thirds;
+* geometry: ``is_224_copy`` (squeezed 224x224 copy or not) and the aspect ratio
+  (square / wide / tall stored image);
 * the file name: bacterial or viral pneumonia (``data.scan.parse_subtype``);
 * saliency summaries of the map explaining the *wrong* class (the class an error
   predicts): where the peak lies (inside / outside the lungs), upper / lower half
@@ -19,7 +19,7 @@ the per-image table (``table.csv`` of the explain step) into such conditions:
   silently "outside").
 
 Every level has a phrase ("in the lowest quartile of high-frequency share
-(<= 0.031)"), so a slice reads as a sentence: see :func:`describe`.
+[0.012, 0.031]"), so a slice reads as a sentence: see :func:`describe`.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def _quartile_feature(name: str, values: np.ndarray, label: str, extra: str = ""
     phrases = {}
     for lv, (low, high) in zip(present, ranges):
         word = QUARTILE_WORDS[int(lv[1]) - 1]
-        phrases[lv] = f"in the {word} quartile of {label}{extra} ({_fmt(low)} to {_fmt(high)})"
+        phrases[lv] = f"in the {word} quartile of {label}{extra} [{_fmt(low)}, {_fmt(high)}]"
     phrases[UNKNOWN] = f"whose {label} could not be measured"
     return Feature(name, (name,), phrases, property=name), levels
 
@@ -216,9 +216,14 @@ def slice_features(table: pd.DataFrame, true_class: str, *, quality: Sequence[st
             "yes": "stored as squeezed 224x224 copies", "no": "stored at their original size and aspect",
             UNKNOWN: "of unknown stored size"}), levels))
     if "aspect_ratio" in part:
-        feature, levels = _quartile_feature("aspect_ratio", numeric_column(part, "aspect_ratio"),
-                                            NAMES["aspect_ratio"])
-        candidates.append((feature, levels))
+        # fixed bands, not quartiles: most films are square copies, so quartiles would merge
+        ratio = numeric_column(part, "aspect_ratio")
+        levels = np.select([~np.isfinite(ratio), ratio < 0.95, ratio > 1.05], [UNKNOWN, "tall", "wide"], "square")
+        candidates.append((Feature("aspect_ratio", ("aspect_ratio",), {
+            "square": "with a square stored image (aspect 0.95-1.05)",
+            "wide": "with a stored image wider than tall (aspect > 1.05)",
+            "tall": "with a stored image taller than wide (aspect < 0.95)",
+            UNKNOWN: "of unknown aspect ratio"}, property="aspect_ratio"), levels.astype(object)))
     if true_class == "PNEUMONIA":
         sub = np.array([parse_subtype(i) for i in part["image_id"]], dtype=object)
         candidates.append((Feature("subtype", ("image_id",), {
