@@ -87,7 +87,9 @@ def plot_slices(frame: pd.DataFrame, path: str | Path) -> Path:
         ax.axvline(part["class_rate_discovery"].iat[0], color=_COLOURS["discovery"], ls="--", lw=1)
         ax.axvline(part["class_rate_confirm"].iat[0], color=_COLOURS["confirmation"], ls="--", lw=1,
                    label="class error rate")
-        labels = [c if len(c) <= 70 else c[:67] + "..." for c in part["conditions"]]
+        family = part["family"] if "family" in part else pd.Series("", index=part.index)
+        labels = [(c if len(c) <= 66 else c[:63] + "...") + (" [map]" if f == "saliency" else "")
+                  for c, f in zip(part["conditions"], family)]
         ax.set_yticks(y, labels, fontsize=7)
         for tick, ok in zip(ax.get_yticklabels(), part["confirmed"].astype(bool)):
             if ok:
@@ -172,11 +174,15 @@ def slices_sections(out_dir: str | Path) -> list[tuple[str, str]]:
         "split at random (seeded, all images of a patient together) into a discovery half and a confirmation "
         f"half before searching. SliceLine searched conjunctions of up to {cfg.get('max_conditions', '?')} "
         f"conditions (quality quartiles, geometry, file-name subtype, where the saliency for the wrong class lies) "
-        f"with at least {cfg.get('min_support', '?')} discovery images; its top {cfg.get('top_k', '?')} per class "
-        "were carried forward and tested on the confirmation half (one-sided binomial test against the class's "
+        f"with at least {cfg.get('min_support', '?')} discovery images, in two families: film properties, and "
+        "slices with at least one condition on the model's own Grad-CAM map; the top "
+        f"{cfg.get('top_k', '?')} of each family per class (near-duplicates dropped) were carried forward and "
+        "tested on the confirmation half (one-sided binomial test against the class's "
         f"error rate there, Holm over all candidates carried forward, alpha {cfg.get('alpha', 0.05)}). Rates: "
-        "errors/images (Wilson 95% CI); lift = slice rate / class rate on that half. Saliency-defined slices "
-        "describe the model's behaviour, not the film.</p>",
+        "errors/images (Wilson 95% CI); lift = slice rate / class rate on that half. Saliency slices describe "
+        "the model's behaviour, not the film, and partly restate its output (the map of the class an error "
+        "predicts is strong where the model predicts it and weak or empty where it does not); film slices "
+        "are the ones a person can act on.</p>",
         f'<div class="verdict" style="--status: {status}"><p class="claim">{html.escape(record["headline"])}</p>'
         "</div>",
     ]
@@ -190,16 +196,16 @@ def slices_sections(out_dir: str | Path) -> list[tuple[str, str]]:
     if candidates:
         parts.append(_img(figure_path, "Error rate of each candidate slice on the discovery (grey) and the "
                                        "confirmation half (blue), Wilson 95% CI; dashed: the class's error rate."))
-        crow = [[c["true_class"], c["description"], _rate(c["errors_discovery"], c["n_discovery"],
+        crow = [[c["true_class"], c.get("family", ""), c["description"], _rate(c["errors_discovery"], c["n_discovery"],
                                                           c["rate_discovery_low"], c["rate_discovery_high"]),
                  _num(c["lift_discovery"]), _rate(c["errors_confirm"], c["n_confirm"], c["rate_confirm_low"],
                                                   c["rate_confirm_high"]),
                  _num(c["lift_confirm"]), _p(c["p_confirm"]), _p(c["p_holm"]), "yes" if c["confirmed"] else "no"]
                 for c in candidates]
         parts.append("<h3>Every candidate carried forward</h3>")
-        parts.append(_table(["class", "slice", "discovery errors", "lift", "confirmation errors", "lift", "p",
-                             "p (Holm)", "confirmed"], crow,
-                            [False, False, True, True, True, True, True, True, False]))
+        parts.append(_table(["class", "family", "slice", "discovery errors", "lift", "confirmation errors", "lift",
+                             "p", "p (Holm)", "confirmed"], crow,
+                            [False, False, False, True, True, True, True, True, True, False]))
     checks = {(c["true_class"], c["rank"]): c for c in record.get("counterfactual") or []}
     for c in confirmed:
         parts.append(f"<h3>Confirmed: {html.escape(c['description'])}</h3>")

@@ -25,7 +25,7 @@ Every level has a phrase ("in the lowest quartile of high-frequency share
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -70,12 +70,15 @@ class Feature:
         phrases: level -> plain-word phrase completing "<CLASS> films ...".
         property: the numeric column a level's typical member is measured on (None for
             non-numeric features).
+        kind: ``film`` (a property of the stored film or its file) or ``saliency`` (a property
+            of the model's own map: partly a restatement of its output, see :mod:`stats.slices`).
     """
 
     name: str
     source: tuple[str, ...]
     phrases: dict
     property: str | None = None
+    kind: str = "film"
 
 
 @dataclass(frozen=True)
@@ -135,21 +138,31 @@ def _quartile_feature(name: str, values: np.ndarray, label: str, extra: str = ""
     for lv, (low, high) in zip(present, ranges):
         word = QUARTILE_WORDS[int(lv[1]) - 1]
         phrases[lv] = f"in the {word} quartile of {label}{extra} [{_fmt(low)}, {_fmt(high)}]"
-    phrases[UNKNOWN] = f"whose {label} could not be measured"
+    phrases[UNKNOWN] = f"whose {label} could not be measured (no plausible lung mask or an empty map)"
     return Feature(name, (name,), phrases, property=name), levels
 
 
 def _method_features(table: pd.DataFrame, method: str, wrong_class: str) -> list[tuple[Feature, np.ndarray]]:
-    """Saliency features of one method (Grad-CAM / IG), for the map of the wrong class."""
+    """Saliency features of one method (Grad-CAM / IG), for the map of the wrong class.
+
+    An empty map (no positive evidence, ``{method}_empty`` = 1) has no peak and no
+    centre: its levels are :data:`UNKNOWN`, not the documented placeholder values.
+    """
+    return [(replace(f, kind="saliency"), levels) for f, levels in _method_features_raw(table, method, wrong_class)]
+
+
+def _method_features_raw(table: pd.DataFrame, method: str, wrong_class: str) -> list[tuple[Feature, np.ndarray]]:
     word = _METHOD_WORDS.get(method, method)
     evidence = f"{word} evidence for {wrong_class}"
     plausible = (table["lung_mask_plausible"].astype(bool).to_numpy() if "lung_mask_plausible" in table
                  else np.ones(len(table), bool))
+    empty = (numeric_column(table, f"{method}_empty") >= 0.5) if f"{method}_empty" in table \
+        else np.zeros(len(table), bool)
     out = []
     peak_col = f"{method}_peak_in_lung"
     if peak_col in table:
         peak = numeric_column(table, peak_col)
-        levels = np.where(~np.isfinite(peak) | ~plausible, UNKNOWN, np.where(peak >= 0.5, "inside", "outside"))
+        levels = np.where(~np.isfinite(peak) | ~plausible | empty, UNKNOWN, np.where(peak >= 0.5, "inside", "outside"))
         out.append((Feature(f"{method}_peak", (peak_col,), {
             "inside": f"whose {evidence} peaks inside the lungs",
             "outside": f"whose {evidence} peaks outside the lungs",
@@ -157,7 +170,7 @@ def _method_features(table: pd.DataFrame, method: str, wrong_class: str) -> list
             levels.astype(object)))
     cy_col, cx_col = f"{method}_centroid_y", f"{method}_centroid_x"
     if cy_col in table:
-        cy = numeric_column(table, cy_col)
+        cy = np.where(empty, np.nan, numeric_column(table, cy_col))
         levels = np.where(~np.isfinite(cy), UNKNOWN, np.where(cy < 0.5, "upper", "lower")).astype(object)
         out.append((Feature(f"{method}_vertical", (cy_col,), {
             "upper": f"whose {evidence} is centred in the upper half of the film",
@@ -165,6 +178,7 @@ def _method_features(table: pd.DataFrame, method: str, wrong_class: str) -> list
             UNKNOWN: f"whose {evidence} has no centre (empty map)"}, property=cy_col), levels))
     if cy_col in table and cx_col in table:
         dist = np.hypot(numeric_column(table, cy_col) - 0.5, numeric_column(table, cx_col) - 0.5)
+        dist = np.where(empty, np.nan, dist)
         name = f"{method}_centre_distance"
         feature, levels = _quartile_feature(name, dist, f"the distance of the {evidence} from the film's centre")
         out.append((Feature(name, (cy_col, cx_col), feature.phrases, property=None), levels))
@@ -174,7 +188,7 @@ def _method_features(table: pd.DataFrame, method: str, wrong_class: str) -> list
         col = f"{method}_{stat}"
         if col in table:
             values = numeric_column(table, col)
-            values = np.where(plausible, values, np.nan)
+            values = np.where(plausible & ~empty, values, np.nan)
             out.append(_quartile_feature(col, values, label))
     return out
 

@@ -10,10 +10,14 @@ mostly finds noise, so the selection is honest:
    and a confirmation half, before anything is searched.
 2. **Search on discovery only.** The maintained slice finder SliceLine
    (``sliceline.Slicefinder``; Sagadeeva & Boehm, SIGMOD 2021) scores the lattice
-   of conjunctions with at least ``min_support`` discovery images and returns the
-   ``top_k`` highest-scoring slices: the candidates carried forward. The size of
-   the lattice it searched (every conjunction with enough support) is reported as
-   the number of slices tried.
+   of conjunctions with at least ``min_support`` discovery images. Two families are
+   searched: *film* slices (quality, geometry, file name, lung mask) and *saliency*
+   slices (at least one condition on the model's own map, which partly restates
+   its output: a map for PNEUMONIA on a film the model calls NORMAL is weak or
+   empty). Near-duplicates (Jaccard >= ``max_overlap`` on discovery) are dropped and
+   the ``top_k`` best of each family are carried forward. The size of the lattice
+   searched (every conjunction with enough support) is reported as the number of
+   slices tried.
 3. **Confirm on the other half.** Each candidate's error rate on the confirmation
    half is tested against its class's error rate on that half (one-sided exact
    binomial test, ``scipy.stats.binomtest``); the p-values of all candidates carried
@@ -29,7 +33,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from itertools import combinations
 
 import numpy as np
@@ -41,7 +45,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from data.errors import ConfigError
 from data.scan import parse_patient_id
-from stats._table import JsonFields, numeric_column, require_columns, validate_outcomes
+from stats._table import JsonFields, jsonable, numeric_column, require_columns, validate_outcomes
 from stats.slice_features import DEFAULT_QUALITY, FeatureTable, describe, slice_features
 
 CLASSES = ("NORMAL", "PNEUMONIA")
@@ -55,7 +59,9 @@ class SliceConfig:
     Attributes:
         max_conditions: most conditions in one slice (SliceLine ``max_l``), 1-3.
         min_support: fewest discovery images in a slice (SliceLine ``min_sup``).
-        top_k: candidates carried forward per class (SliceLine ``k``; ties may add more).
+        top_k: candidates carried forward per class and feature family (film / saliency).
+        max_overlap: a candidate whose discovery members overlap a better one's with Jaccard
+            index >= this is dropped as a near-duplicate (e.g. "X" and "X and a 224x224 copy").
         score_alpha: SliceLine's weight of the error rate against slice size, in (0, 1].
         alpha: family-wise error rate of the confirmation (Holm).
         min_errors: fewest errors a class needs in *each* half to be searched.
@@ -67,7 +73,8 @@ class SliceConfig:
 
     max_conditions: int = 2
     min_support: int = 10
-    top_k: int = 10
+    top_k: int = 5
+    max_overlap: float = 0.8
     score_alpha: float = 0.95
     alpha: float = 0.05
     min_errors: int = 5
@@ -103,6 +110,7 @@ class SliceCandidate(JsonFields):
 
     true_class: str
     rank: int
+    family: str
     conditions: tuple
     description: str
     score: float
@@ -180,10 +188,7 @@ class SliceResult:
         return pd.DataFrame(rows, columns=columns)
 
     def to_dict(self) -> dict:
-        from dataclasses import asdict
-
-        from stats._table import jsonable
-
+        """JSON-safe dict: config, classes, candidates (as in ``slices.csv``), n_confirmed, headline."""
         return jsonable({"config": asdict(self.config), "classes": [c.to_dict() for c in self.classes],
                          "candidates": self.frame(), "n_confirmed": len(self.confirmed),
                          "headline": self.headline})
@@ -281,19 +286,21 @@ def lattice_size(frame: pd.DataFrame, min_support: int, max_conditions: int) -> 
     return total
 
 
-def sliceline_candidates(frame: pd.DataFrame, errors: np.ndarray, cfg: SliceConfig) -> list[tuple[tuple, float]]:
+def sliceline_candidates(frame: pd.DataFrame, errors: np.ndarray, cfg: SliceConfig,
+                         k: int | None = None) -> list[tuple[tuple, float]]:
     """Top slices of one discovery half by SliceLine: [(conditions, score)], best first.
 
     Args:
         frame: categorical features (strings), one row per discovery image.
         errors: 0/1 per row.
         cfg: search settings.
+        k: slices asked of SliceLine (default ``cfg.top_k``).
     """
     from sliceline.slicefinder import Slicefinder
 
     if frame.shape[1] == 0 or errors.sum() == 0:
         return []
-    finder = Slicefinder(alpha=cfg.score_alpha, k=cfg.top_k, max_l=min(cfg.max_conditions, frame.shape[1]),
+    finder = Slicefinder(alpha=cfg.score_alpha, k=k or cfg.top_k, max_l=min(cfg.max_conditions, frame.shape[1]),
                          min_sup=cfg.min_support, verbose=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "numba not available": speed only, results are identical
@@ -304,6 +311,21 @@ def sliceline_candidates(frame: pd.DataFrame, errors: np.ndarray, cfg: SliceConf
         if conditions:
             out.append((conditions, float(stats["slice_score"])))
     return out
+
+
+def distinct(found: list[tuple[tuple, float]], frame: pd.DataFrame, max_overlap: float,
+             keep: int) -> list[tuple[tuple, float]]:
+    """The first ``keep`` slices of ``found`` whose members overlap no earlier kept slice's by Jaccard >= max_overlap."""
+    kept, masks = [], []
+    for conditions, score in found:
+        m = slice_mask(frame, conditions)
+        if any((m & other).sum() / max((m | other).sum(), 1) >= max_overlap for other in masks):
+            continue
+        kept.append((conditions, score))
+        masks.append(m)
+        if len(kept) == keep:
+            break
+    return kept
 
 
 def typical_errors(table: pd.DataFrame, features: FeatureTable, conditions: Sequence[tuple[str, str]],
@@ -365,10 +387,18 @@ def _class_search(table: pd.DataFrame, half: np.ndarray, cls: str, cfg: SliceCon
         record = ClassSearch(**base, searched=False, reason=reason, n_features=n_feat, n_conditions=n_cond,
                              n_slices_tried=0, n_candidates=0, dropped_features=features.dropped)
         return [], record
-    found = sliceline_candidates(frame[disc].reset_index(drop=True), err[disc].astype(int), cfg)
-    tried = lattice_size(frame[disc].reset_index(drop=True), cfg.min_support, cfg.max_conditions)
+    frame_d, err_d = frame[disc].reset_index(drop=True), err[disc].astype(int)
+    film = [f.name for f in features.features if f.kind == "film"]
+    saliency = [f.name for f in features.features if f.kind == "saliency"]
+    found = [("film", c) for c in distinct(sliceline_candidates(frame_d[film], err_d, cfg, 4 * cfg.top_k),
+                                           frame_d, cfg.max_overlap, cfg.top_k)]
+    if saliency:  # the model's maps, alone or with film properties; at least one saliency condition
+        with_maps = [c for c in sliceline_candidates(frame_d, err_d, cfg, 6 * cfg.top_k)
+                     if any(name in saliency for name, _ in c[0])]
+        found += [("saliency", c) for c in distinct(with_maps, frame_d, cfg.max_overlap, cfg.top_k)]
+    tried = lattice_size(frame_d, cfg.min_support, cfg.max_conditions)
     candidates = []
-    for rank, (conditions, score) in enumerate(found, start=1):
+    for rank, (family, (conditions, score)) in enumerate(found, start=1):
         member = slice_mask(frame, conditions)
         md, mc = member & disc, member & ~disc
         kd, kc = int(err[md].sum()), int(err[mc].sum())
@@ -378,7 +408,7 @@ def _class_search(table: pd.DataFrame, half: np.ndarray, cls: str, cfg: SliceCon
         ld, hd = wilson(kd, nd)
         lc, hc = wilson(kc, nc)
         candidates.append(dict(
-            true_class=cls, rank=rank, conditions=tuple(conditions),
+            true_class=cls, rank=rank, family=family, conditions=tuple(conditions),
             description=describe(cls, conditions, features), score=score,
             n_discovery=nd, errors_discovery=kd, rate_discovery=rd, rate_discovery_low=ld, rate_discovery_high=hd,
             lift_discovery=rd / rate_d if rate_d else float("nan"),
@@ -406,9 +436,16 @@ def _headline(classes: Sequence[ClassSearch], candidates: Sequence[SliceCandidat
         return (f"Nothing confirmed: {scope}; none had a higher error rate on the confirmation half than its class "
                 f"after Holm correction (alpha {cfg.alpha}). The best-looking slices of the search are not "
                 "evidence of a weak spot.")
-    return f"{len(confirmed)} slice(s) confirmed: {scope}; " + "; ".join(
-        f"{c.description} (errors {c.errors_confirm}/{c.n_confirm} on confirmation vs class "
-        f"{100 * c.class_rate_confirm:.0f}%)" for c in confirmed)
+
+    def listed(family: str) -> str:
+        chosen = [c for c in confirmed if c.family == family]
+        if not chosen:
+            return "none"
+        return "; ".join(f"{c.description} (errors {c.errors_confirm}/{c.n_confirm} on confirmation vs class "
+                         f"{100 * c.class_rate_confirm:.0f}%)" for c in chosen)
+
+    return (f"{len(confirmed)} slice(s) confirmed: {scope}. Film properties: {listed('film')}. "
+            f"Saliency (the model's own maps, partly a restatement of its output): {listed('saliency')}.")
 
 
 def find_slices(table: pd.DataFrame, cfg: SliceConfig = SliceConfig()) -> SliceResult:

@@ -89,6 +89,10 @@ def _counterfactuals(out_dir: Path, table: pd.DataFrame, result: SliceResult, cf
         prop = slice_property(cand.conditions)
         diff = natural_difference(pd.to_numeric(part[prop], errors="coerce").to_numpy(float), members)
         rows = correct_members(part, members, cfg.cf_max_images, result.config.seed)
+        if rows.empty:
+            checks.append({"true_class": cand.true_class, "rank": cand.rank, "property": prop, "tested": False,
+                           "reason": "the slice has no correctly classified film"})
+            continue
         missing = [p for p in rows["path"] if not (root / p).is_file()]
         if missing:
             raise ConfigError(f"{len(missing)} images of the slice are missing under {root}, e.g. {missing[0]} "
@@ -170,7 +174,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Path, SlicesStepConfig, b
     p.add_argument("--data", default=None, help="dataset root for the counterfactual check (default: the explain step's)")
     p.add_argument("--max-conditions", type=int, default=2, help="conditions per slice, 1-3 (default 2)")
     p.add_argument("--min-support", type=int, default=10, help="fewest discovery images in a slice (default 10)")
-    p.add_argument("--top-k", type=int, default=10, help="candidates carried forward per class (default 10)")
+    p.add_argument("--top-k", type=int, default=5,
+                   help="candidates carried forward per class and family (film / saliency; default 5)")
     p.add_argument("--min-errors", type=int, default=5, help="fewest errors per half to search a class (default 5)")
     p.add_argument("--alpha", type=float, default=0.05, help="family-wise error rate of the confirmation (Holm)")
     p.add_argument("--methods", default="gradcam", help="saliency methods used as features (default gradcam)")
