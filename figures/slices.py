@@ -98,7 +98,7 @@ def plot_slices(frame: pd.DataFrame, path: str | Path) -> Path:
         ax.set_xlim(0, 1)
         ax.set_xlabel("error rate in the slice (Wilson 95% CI)")
         ax.set_title(f"true {cls}: candidate slices (red = confirmed on the held-out half)")
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     save(fig, path)
     return path
 
