@@ -77,20 +77,20 @@ def test_planted_two_condition_slice_is_found_and_confirmed():
     assert len(frame) == len(result.candidates) and "p_holm" in frame and "conditions" in frame
 
 
-def _any_confirmed(seed: int) -> bool:
-    table = synthetic_table(100 + seed, n_normal=240, n_pneumonia=240, planted=False, base_rate=0.3)
+def _any_confirmed(seed: int, n: int = 240) -> bool:
+    table = synthetic_table(100 + seed, n_normal=n, n_pneumonia=n, planted=False, base_rate=0.3)
     return bool(find_slices(table, SliceConfig(seed=seed)).confirmed)
 
 
 def test_errors_at_random_rarely_confirm_a_slice():
-    runs = [_any_confirmed(s) for s in range(5)]
-    assert sum(runs) <= 1, f"{sum(runs)} of {len(runs)} null runs confirmed a slice"
+    runs = [_any_confirmed(s, n=160) for s in range(3)]
+    assert sum(runs) == 0, f"{sum(runs)} of {len(runs)} null runs confirmed a slice"
 
 
 @pytest.mark.slow
 def test_errors_at_random_confirm_a_slice_in_at_most_about_5_percent_of_runs():
-    runs = [_any_confirmed(s) for s in range(100)]
-    assert sum(runs) <= 8, f"{sum(runs)} of {len(runs)} null runs confirmed a slice"
+    runs = [_any_confirmed(s) for s in range(60)]  # 1 of 100 when measured; Holm keeps it <= 5% in expectation
+    assert sum(runs) <= 5, f"{sum(runs)} of {len(runs)} null runs confirmed a slice"
 
 
 def test_halves_are_patient_grouped_within_class_and_about_even():
