@@ -21,7 +21,7 @@ mostly finds noise, so the selection is honest:
 3. **Confirm on the other half.** Each candidate's error rate on the confirmation
    half is tested against its class's error rate on that half (one-sided exact
    binomial test, ``scipy.stats.binomtest``); the p-values of all candidates carried
-   forward (both classes together) are Holm-corrected (``statsmodels``). A slice is
+   forward (both classes together) are Holm-corrected (:func:`stats.multiplicity.holm`). A slice is
    *confirmed* when its Holm-adjusted p < ``alpha`` and its confirmation error rate
    exceeds the class's. The binomial test against the half's own rate (which
    includes the slice) is conservative compared with the exact conditional test.
@@ -40,12 +40,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 from sklearn.model_selection import GroupShuffleSplit
-from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.proportion import proportion_confint
 
 from data.errors import ConfigError
 from data.scan import parse_patient_id
 from stats._table import JsonFields, jsonable, numeric_column, require_columns, validate_outcomes
+from stats.intervals import wilson_interval
+from stats.multiplicity import holm
 from stats.slice_features import DEFAULT_QUALITY, FeatureTable, describe, slice_features
 
 CLASSES = ("NORMAL", "PNEUMONIA")
@@ -197,11 +197,8 @@ class SliceResult:
 # ----------------------------------------------------------------------------- building blocks
 
 def wilson(successes: int, n: int) -> tuple[float, float]:
-    """Wilson 95% interval (statsmodels); (nan, nan) for n = 0."""
-    if n == 0:
-        return (float("nan"), float("nan"))
-    low, high = proportion_confint(int(successes), int(n), alpha=0.05, method="wilson")
-    return (float(low), float(high))
+    """Wilson 95% interval (the toolkit's :func:`stats.intervals.wilson_interval`); (nan, nan) for n = 0."""
+    return wilson_interval(int(successes), int(n))
 
 
 def binomial_excess_p(errors: int, n: int, p0: float) -> float:
@@ -481,7 +478,7 @@ def find_slices(table: pd.DataFrame, cfg: SliceConfig = SliceConfig()) -> SliceR
         classes.append(record)
     if raw:
         p = np.array([c["p_confirm"] for c in raw])
-        p_holm = multipletests(p, alpha=cfg.alpha, method="holm")[1]
+        p_holm = holm(p)
     else:
         p_holm = np.array([])
     candidates = tuple(SliceCandidate(**c, p_holm=float(ph),

@@ -24,9 +24,10 @@ import pandas as pd
 from data.errors import ConfigError
 from quality import metrics as qm
 from stats._table import JsonFields
-from training.metrics import wilson_interval
+from stats.bootstrap import bootstrap_mean_ci
+from stats.intervals import wilson_interval
 from training.predict import predict_proba
-from xai.counterfactual import THRESHOLD, bootstrap_mean_ci
+from xai.counterfactual import THRESHOLD
 from xai.interventions import gamma, gaussian_blur, scale_contrast
 
 #: property -> (intervention name, function(image, strength), strength grid, direction the grid moves it).
