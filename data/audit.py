@@ -1,7 +1,8 @@
 """Dataset audit: counts, patient leakage, duplicates, unreadable files, geometry, split size.
 
 ``python -m data.audit [--data ROOT] [--out DIR] [--near-threshold 0.99]`` prints a
-summary and writes ``audit.json`` (and ``duplicates.csv``) into ``DIR``.
+summary (naming the files it skipped or could not decode) and writes ``audit.json``,
+``duplicates.csv``, ``shared_patients.csv`` and ``skipped_files.csv`` into ``DIR``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from stats.intervals import SMALL_SPLIT, wilson_interval  # temporary upward imp
 
 #: Below this many images, a split cannot support accuracy claims (warned about).
 THUMB = 32
+#: Skipped or undecodable files named in the terminal summary (the rest are in skipped_files.csv).
+SHOW_SKIPPED = 10
 
 
 @dataclass(frozen=True)
@@ -176,14 +179,43 @@ def run(cfg: AuditConfig) -> dict:
     }
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    skipped = skipped_files(audit)
+    skipped.to_csv(out / "skipped_files.csv", index=False)
+    audit["skipped_files_csv"] = str(out / "skipped_files.csv")
     (out / "audit.json").write_text(json.dumps(audit, indent=2))
     dup.to_csv(out / "duplicates.csv", index=False)
     shared.to_csv(out / "shared_patients.csv", index=False)
     return audit
 
 
+def skipped_files(audit: dict) -> pd.DataFrame:
+    """Every file the audit left out, with why: columns ``image_id`` (path under the root) and ``reason``.
+
+    Reasons: ``hidden`` (a dot-file or dot-folder), ``not an image`` (suffix), ``unreadable header``
+    (the scan could not read its size), or the decoder's message for files that failed to decode.
+    """
+    s = audit["skipped"]
+    rows = ([(f, "hidden") for f in s.get("hidden_files", [])]
+            + [(f, "not an image") for f in s.get("not_image_files", [])]
+            + [(f, "unreadable header") for f in s.get("unreadable_files", [])]
+            + [(u["image_id"], f"failed to decode: {u['reason']}") for u in audit["unreadable"]])
+    return pd.DataFrame(rows, columns=["image_id", "reason"])
+
+
+def format_skipped(audit: dict, root: str | Path, limit: int = SHOW_SKIPPED) -> list[str]:
+    """Lines naming the files left out (up to ``limit``), then where the full list is."""
+    skipped = skipped_files(audit)
+    if skipped.empty:
+        return []
+    lines = [f"  {Path(root) / row.image_id}: {row.reason}" for row in skipped.head(limit).itertuples()]
+    if len(skipped) > limit:
+        where = audit.get("skipped_files_csv", "skipped_files.csv")
+        lines.append(f"  ... and {len(skipped) - limit} more; the full list is in {where}")
+    return lines
+
+
 def format_summary(audit: dict) -> str:
-    """Human-readable multi-line summary of an audit dict."""
+    """Human-readable multi-line summary of an audit dict (names the files it left out)."""
     lines = [f"dataset {audit['root']}: {audit['n_images']} images"]
     for split, row in audit["counts"].items():
         lines.append(f"  {split:5s} " + "  ".join(f"{k}={v}" for k, v in row.items()))
@@ -195,6 +227,7 @@ def format_summary(audit: dict) -> str:
     s = audit["skipped"]
     lines.append(f"skipped: {s['hidden']} hidden, {s['not_image']} non-image, {s['unreadable']} unreadable headers; "
                  f"{len(audit['unreadable'])} failed to decode")
+    lines += format_skipped(audit, audit["root"])
     for split, g in audit["geometry"].items():
         lines.append(f"  {split:5s} width {g['width']['min']}-{g['width']['max']} height "
                      f"{g['height']['min']}-{g['height']['max']} channels {g['channels']} "

@@ -77,7 +77,8 @@ class ScanReport:
 
     def as_dict(self) -> dict:
         return {"hidden": len(self.hidden), "not_image": len(self.not_image),
-                "unreadable": len(self.unreadable), "unreadable_files": list(self.unreadable)}
+                "unreadable": len(self.unreadable), "unreadable_files": list(self.unreadable),
+                "hidden_files": list(self.hidden), "not_image_files": list(self.not_image)}
 
 
 def _split_dirs(root: Path) -> dict[str, Path]:

@@ -88,13 +88,28 @@ def split_rows(table: pd.DataFrame, cfg: TrainConfig) -> pd.DataFrame:
     return rows
 
 
+def train_batch_size(n_train: int, batch_size: int) -> int:
+    """The batch size used for training: ``batch_size``, lowered until no batch holds a single image.
+
+    Every training image is used every epoch (the last, partial batch is kept), but a
+    batch of one image cannot be trained with batch normalisation, so a remainder of
+    exactly 1 is avoided by taking a slightly smaller batch.
+    """
+    bs = max(1, min(batch_size, n_train))
+    while bs > 2 and n_train % bs == 1:
+        bs -= 1
+    return bs
+
+
 def make_dataloaders(pixels: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, valid_idx: np.ndarray,
                      cfg: TrainConfig, device: str, mean, std):
     """fastai DataLoaders over cached uint8 pixels (no second decode path).
 
     Items are indices into ``pixels``; each becomes a uint8 3-channel TensorImage;
     batches are scaled to [0, 1], augmented (small rotation, zoom, brightness and
-    contrast; flips only if ``cfg.flips``) and normalised.
+    contrast; flips only if ``cfg.flips``) and normalised. The training loader keeps
+    its last partial batch (fastai drops it by default), so every training image is
+    seen every epoch; see :func:`train_batch_size`.
     """
     from fastai.vision.all import (Categorize, Datasets, IntToFloatTensor, Normalize, TensorImage,
                                    aug_transforms)
@@ -114,8 +129,9 @@ def make_dataloaders(pixels: np.ndarray, labels: np.ndarray, train_idx: np.ndarr
                   *aug_transforms(do_flip=cfg.flips, max_rotate=7.0, max_zoom=1.1, max_lighting=0.2,
                                   max_warp=0.0, size=cfg.size),
                   Normalize.from_stats(list(mean), list(std))]
-    return dsets.dataloaders(bs=cfg.batch_size, after_batch=batch_tfms, device=torch.device(device),
-                             num_workers=0, shuffle=True)
+    return dsets.dataloaders(bs=train_batch_size(len(train_idx), cfg.batch_size), val_bs=cfg.batch_size,
+                             after_batch=batch_tfms, device=torch.device(device), num_workers=0, shuffle=True,
+                             drop_last=False)
 
 
 class EpochTimer:

@@ -38,3 +38,23 @@ def test_cli_bad_root_exits_2(tmp_path, capsys):
     assert main(["--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "nope" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_names_the_unreadable_file(tmp_path, tiny_tree, capsys):
+    broken = tiny_tree / "train" / "NORMAL" / "IM-0042-0001.jpeg"
+    broken.write_bytes(b"not a jpeg at all")
+    assert main(["--data", str(tiny_tree), "--out", str(tmp_path / "audit"), "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert str(broken) in out
+    listed = (tmp_path / "audit" / "skipped_files.csv").read_text()
+    assert "train/NORMAL/IM-0042-0001.jpeg" in listed
+
+
+def test_summary_names_at_most_the_limit_then_the_full_list(tmp_path, tiny_tree, capsys):
+    for k in range(13):
+        (tiny_tree / "test" / "NORMAL" / f"IM-09{k:02d}-0001.jpeg").write_bytes(b"garbage")
+    assert main(["--data", str(tiny_tree), "--out", str(tmp_path / "audit"), "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    named = [line for line in out.splitlines() if "IM-09" in line]
+    assert len(named) == 10
+    assert "and 3 more" in out and str(tmp_path / "audit" / "skipped_files.csv") in out
