@@ -39,6 +39,8 @@ from xai.lungs import lung_mask
 from xai.models_util import BinaryLogOdds, target_layer_for
 from xai.checks import ChecksConfig, run_checks
 from xai.exclusions import blank_unconverged_ig
+from xai.resume import (KEY_COLUMN, atomic_savez, atomic_write_csv, file_digest, map_file_key, npz_key,
+                        read_valid_rows, row_keys, stale_settings)
 from xai.summarize import saliency_summary
 
 METHODS = ("gradcam", "ig")
@@ -278,8 +280,99 @@ def _explain_batch(run: LoadedRun, images: np.ndarray, rows: pd.DataFrame, masks
     return saliency, maps
 
 
-def _read_existing(path: Path) -> pd.DataFrame | None:
-    return pd.read_csv(path) if path.is_file() else None
+# ----------------------------------------------------------------------------- resume (issue 14)
+
+#: Settings named when a rerun finds rows made under other values (rows are checked by their keys).
+RESUME_SETTINGS = ("only_errors", "methods", "target", "limit", "reference", "ig_steps", "ig_max_steps", "ig_tol",
+                   "ig_baseline")
+#: Images per explain batch; completed batches are written before the next starts.
+BATCH = 8
+
+
+def required_rows(rows: pd.DataFrame, full: np.ndarray, methods_of: list[list[str]],
+                  target: str) -> list[set[tuple[str, int]]]:
+    """For each row, the (method, explained class) pairs its saliency rows must cover.
+
+    Mirrors :func:`_explain_batch`: every image is explained for its *wrong* class;
+    fully explained images also for the classes of the ``target`` rule(s).
+    """
+    wrong = target_classes(rows, "wrong")
+    rules = ("predicted", "true") if target == "both" else (target,)
+    extra = [target_classes(rows, rule) for rule in rules]
+    out = []
+    for i in range(len(rows)):
+        classes = {int(wrong[i])} | ({int(c[i]) for c in extra} if full[i] else set())
+        out.append({(m, c) for m in methods_of[i] for c in classes})
+    return out
+
+
+def explain_resumable(run: LoadedRun, cfg: ExplainConfig, out: Path, wanted: pd.DataFrame, images: np.ndarray,
+                      pixels: np.ndarray, masks: list, full_ids: set, device: str, warnings: list[str],
+                      changed: list[str] | None = None) -> tuple[pd.DataFrame, int]:
+    """Saliency rows and map files of ``wanted``, reusing what a previous run made under the same settings.
+
+    An image is recomputed (all its methods) unless every row it needs exists with the
+    current settings key and, for a fully explained image, its map file carries the
+    current key (see :mod:`xai.resume`). Each finished batch is written at once
+    (map files first, then ``saliency.csv``, both atomically), so an interrupted run
+    resumes after its last finished batch. Rows no longer required are dropped.
+
+    Returns:
+        (the saliency table as written, number of images computed now).
+    """
+    config = asdict(cfg)
+    keys = row_keys(config, METHODS, file_digest(run.run_dir / "model.pth"), run.size)
+    saliency_path = out / "saliency.csv"
+    previous = None if cfg.force else read_valid_rows(saliency_path, keys)
+    ids = wanted["image_id"].tolist()
+    full = wanted["image_id"].isin(full_ids).to_numpy()
+    methods_of = [list(cfg.methods) if f else ["gradcam"] for f in full]
+    need = required_rows(wanted, full, methods_of, cfg.target)
+    npz_of = {i: out / "maps" / f"{safe_name(ids[i])}.npz" for i in range(len(ids)) if full[i]}
+    npz_want = {i: map_file_key(keys, methods_of[i], panel_rule(cfg.target)) for i in npz_of}
+    have: dict[str, set] = {}
+    if previous is not None:
+        for iid, m, c in zip(previous["image_id"], previous["method"], previous["target_class"]):
+            have.setdefault(iid, set()).add((m, int(c)))
+    todo = [i for i in range(len(ids)) if not need[i] <= have.get(ids[i], set())
+            or (full[i] and npz_key(npz_of[i]) != npz_want[i])]
+    if changed and todo and previous is not None:
+        warnings.append(f"settings changed since the last explain of this split ({'; '.join(changed)}): "
+                        f"{len(todo)} of {len(ids)} images recomputed, the rest reused (--force recomputes all)")
+    redo = {ids[i] for i in todo}
+    kept = []
+    if previous is not None:
+        need_of = dict(zip(ids, need))
+        keep = [iid not in redo and iid in need_of and (m, int(c)) in need_of[iid]
+                for iid, m, c in zip(previous["image_id"], previous["method"], previous["target_class"])]
+        kept = previous[keep].to_dict("records")
+    new_rows: list[dict] = []
+    n_now = 0
+    if previous is not None or todo:
+        atomic_write_csv(_saliency_frame(kept), saliency_path)
+    with tqdm(total=len(todo), desc=f"explain {cfg.split}", unit="img") as bar:
+        for methods in sorted({tuple(methods_of[i]) for i in todo}):
+            idx = [i for i in todo if tuple(methods_of[i]) == methods]
+            for start in range(0, len(idx), BATCH):
+                part = idx[start:start + BATCH]
+                sal, maps = _explain_batch(run, images[part], wanted.iloc[part].reset_index(drop=True),
+                                           [masks[i] for i in part], list(methods), full[part], cfg, device)
+                for k, i in enumerate(part):
+                    if full[i]:
+                        atomic_savez(npz_of[i], npz_want[i], image=pixels[i], lung_mask=masks[i].mask,
+                                     **{m: maps[m][k].astype(np.float32) for m in maps})
+                new_rows += [{**row, KEY_COLUMN: keys[row["method"]]} for row in sal]
+                atomic_write_csv(_saliency_frame(kept + new_rows), saliency_path)
+                n_now += len(part)
+                bar.update(len(part))
+    return _saliency_frame(kept + new_rows), n_now
+
+
+def _saliency_frame(records: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(records)
+    if frame.empty:
+        return pd.DataFrame(columns=["image_id", "method", "target_class", "target_roles", KEY_COLUMN])
+    return frame.drop_duplicates(["image_id", "method", "target_class"], keep="last").reset_index(drop=True)
 
 
 def wide_saliency(saliency: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
@@ -296,7 +389,7 @@ def wide_saliency(saliency: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     part = saliency[saliency["target_class"] == saliency["image_id"].map(wrong)]
     if part.empty:
         return pd.DataFrame({"image_id": pd.Series(dtype=object)})
-    values = [c for c in part.columns if c not in ("image_id", "method", "target_class", "target_roles")]
+    values = [c for c in part.columns if c not in ("image_id", "method", "target_class", "target_roles", KEY_COLUMN)]
     wide = part.pivot(index="image_id", columns="method", values=values)
     wide.columns = [value if value.startswith(f"{method}_") else f"{method}_{value}" for value, method in wide.columns]
     wide = wide.dropna(axis=1, how="all").reset_index()
@@ -326,6 +419,7 @@ def explain(cfg: ExplainConfig) -> ExplainResult:
     device = resolve_device(cfg.device)
     out = run_dir / "explain" / cfg.split
     (out / "maps").mkdir(parents=True, exist_ok=True)
+    changed = stale_settings(out / "config.json", asdict(cfg), RESUME_SETTINGS)  # before it is overwritten
     (out / "config.json").write_text(json.dumps({**asdict(cfg), "methods": list(cfg.methods),
                                                  "resolved_run": str(run_dir), "resolved_data": str(root),
                                                  "device_used": device, "analysis_size": run.size}, indent=2))
@@ -365,44 +459,10 @@ def explain(cfg: ExplainConfig) -> ExplainResult:
     quality.to_csv(out / "quality.csv", index=False)
     seconds["lungs_quality"] = time.perf_counter() - t0
 
-    saliency_path = out / "saliency.csv"
-    existing = None if cfg.force else _read_existing(saliency_path)
-    done: set[tuple[str, str]] = set()
-    if existing is not None:
-        done = set(zip(existing["image_id"], existing["method"]))
-    new_rows: list[dict] = []
-    n_now = 0
     t0 = time.perf_counter()
-    plan = [(i, (list(cfg.methods) if iid in full_ids else ["gradcam"]))
-            for i, iid in enumerate(wanted["image_id"])]
-    plan = [(i, [m for m in methods if (wanted["image_id"].iat[i], m) not in done]) for i, methods in plan]
-    plan = [(i, methods) for i, methods in plan if methods]
-    batch = 8
-    with tqdm(total=len(plan), desc=f"explain {cfg.split}", unit="img") as bar:
-        for methods in sorted({tuple(m) for _, m in plan}):
-            idx = [i for i, m in plan if tuple(m) == methods]
-            for start in range(0, len(idx), batch):
-                part = idx[start:start + batch]
-                sal, maps = _explain_batch(run, images[part], wanted.iloc[part].reset_index(drop=True),
-                                           [masks[i] for i in part], methods,
-                                           wanted["image_id"].iloc[part].isin(full_ids).to_numpy(), cfg, device)
-                new_rows += sal
-                for k, i in enumerate(part):
-                    iid = wanted["image_id"].iat[i]
-                    if iid in full_ids:
-                        np.savez_compressed(out / "maps" / f"{safe_name(iid)}.npz", image=pixels[i],
-                                            lung_mask=masks[i].mask,
-                                            **{m: maps[m][k].astype(np.float32) for m in maps})
-                n_now += len(part)
-                bar.update(len(part))
+    saliency, n_now = explain_resumable(run, cfg, out, wanted, images, pixels, masks, full_ids, device,
+                                        warnings, changed=changed)
     seconds["saliency"] = time.perf_counter() - t0
-    saliency = pd.DataFrame(new_rows)
-    if existing is not None and not saliency.empty:
-        saliency = pd.concat([existing, saliency], ignore_index=True)
-    elif existing is not None:
-        saliency = existing
-    saliency = saliency.drop_duplicates(["image_id", "method", "target_class"], keep="last")
-    saliency.to_csv(saliency_path, index=False)
 
     spine = wanted[["image_id", "path", "split", "label", "pred", "p_pneumonia", "p_recomputed", "correct",
                     "outcome", "error_confidence"]]
