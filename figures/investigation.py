@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from figures.confusion import confusion_counts, draw_confusion
+from figures.context import caption_context
 from figures.gallery import write_gallery
 from figures.panels import draw_panel
 from figures.plots import plot_distributions, plot_dose_response, plot_localisation
@@ -158,8 +159,51 @@ def error_slice_sections(out_dir: Path) -> list:
     return slices_sections(out_dir)
 
 
+def model_and_context(out_dir: Path, table: pd.DataFrame, run_dir: Path, split: str,
+                      split_metrics: dict) -> tuple[dict | None, dict | None]:
+    """The chance check of the model and the per-error context of this explain folder (issue 14).
+
+    The model is judged on the largest split with metrics (the run's ``metrics.json``
+    and the analysed split). Each error is placed among the correct images of its true
+    class in the reference pool written by the explain step (``context_pool.csv``).
+
+    Returns:
+        (``ChanceCheck.to_dict()`` or None, context dict for the report or None).
+    """
+    from stats.chance import chance_check
+    from stats.context import per_error_context, within_class_testable
+
+    metrics_file = run_dir / "metrics.json"
+    by_split = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    by_split = {**by_split, split: split_metrics}
+    check = chance_check(by_split)
+    info = json.loads((out_dir / "explain.json").read_text()) if (out_dir / "explain.json").is_file() else {}
+    pool_info = info.get("context_pool")
+    errors = table[table["outcome"].isin(["FP", "FN"])]
+    context = {"testable": within_class_testable(split_metrics["counts"]), "rows": [], "pool": None,
+               "pool_by_class": {}}
+    if pool_info and (out_dir / pool_info["table"]).is_file() and len(errors):
+        pool = pd.read_csv(out_dir / pool_info["table"])
+        pool_name = f"{pool_info['split']} split" + (" (this split)" if pool_info["split"] == split else "")
+        rows = per_error_context(_blank_implausible_lungs(errors), _blank_implausible_lungs(pool),
+                                 pool_name=pool_name)
+        context.update(pool=pool_name, pool_by_class=pool_info.get("by_class", {}),
+                       rows=[r.to_dict() for r in rows])
+    return (check.to_dict() if check else None), context
+
+
+def _blank_implausible_lungs(frame: pd.DataFrame) -> pd.DataFrame:
+    """Lung-relative saliency columns set to NaN where the lung mask is implausible (as in the tests)."""
+    out = frame.copy()
+    if "lung_mask_plausible" in out:
+        bad = ~out["lung_mask_plausible"].astype(bool)
+        cols = [c for c in out.columns if any(c.startswith(f"{m}_") and "lung" in c for m in METHODS)]
+        out.loc[bad, cols] = np.nan
+    return out
+
+
 def draw_panels(out_dir: Path, table: pd.DataFrame, config: dict, force: bool = False,
-                warnings: list[str] | None = None) -> pd.DataFrame:
+                warnings: list[str] | None = None, context: dict | None = None) -> pd.DataFrame:
     """One panel per explained image with maps; returns rows for the gallery."""
     panels = out_dir / "panels"
     panels.mkdir(exist_ok=True)
@@ -185,6 +229,7 @@ def draw_panels(out_dir: Path, table: pd.DataFrame, config: dict, force: bool = 
                 caption["explained_class"] = explained_class(row, config.get("target", "predicted"))
                 if warnings:
                     caption["warnings"] = list(warnings)
+                caption["context"] = caption_context(context, row.image_id)
                 draw_panel(image, gradcam=maps["gradcam"] if "gradcam" in maps else None,
                            ig=maps["ig"] if "ig" in maps else None, lung_mask=maps["lung_mask"],
                            caption=caption, path=target)
@@ -246,7 +291,11 @@ def write_investigation(out_dir: str | Path, *, n_boot: int = 2000, seed: int = 
         top_percents=LOCALISATION_TOP_PERCENTS))
     extra_sections += natural_dose_sections(out_dir, stats_table, n_boot=n_boot, seed=seed)
     extra_sections += error_slice_sections(out_dir)
-    gallery_rows = draw_panels(out_dir, table, config, force=force or bool(panel_warnings), warnings=panel_warnings)
+    model_check, context = model_and_context(out_dir, table, run_dir, split, split_metrics)
+    if model_check and model_check["no_better_than_chance"]:
+        panel_warnings = ["model no better than chance (see the report)"] + panel_warnings
+    gallery_rows = draw_panels(out_dir, table, config, warnings=panel_warnings, context=context,
+                               force=force or bool(panel_warnings) or bool(context and context["rows"]))
     gallery = write_gallery(gallery_rows, out_dir / "index.html")
     explain_info = json.loads((out_dir / "explain.json").read_text()) if (out_dir / "explain.json").is_file() else {}
     run_summary = {**run_info, "explain": {"config": config, **explain_info},
@@ -259,5 +308,5 @@ def write_investigation(out_dir: str | Path, *, n_boot: int = 2000, seed: int = 
         gallery="index.html",
         tables={"table": "table.csv", "saliency": "saliency.csv", "quality": "quality.csv"},
         title=f"Why does {run_info['config']['arch']} fail on the {split} split?",
-        extra_sections=extra_sections)
+        extra_sections=extra_sections, model_check=model_check, context=context)
     return {"html": paths["html"], "md": paths["md"], "json": paths["json"], "gallery": gallery}

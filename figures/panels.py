@@ -227,6 +227,7 @@ def caption_lines(caption: Mapping) -> tuple[list[str], list[str]]:
         (info lines, warning lines); the outcome badge is drawn separately.
     """
     lines = [line for line in (_headline(caption), _quality_line(caption), _saliency_line(caption)) if line]
+    lines += [str(line) for line in caption.get("context") or []]  # per-error context (figures.context)
     return lines, _warning_lines(caption)
 
 

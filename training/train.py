@@ -252,6 +252,8 @@ def train(cfg: TrainConfig) -> Path:
         "normalisation": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
                           "input": "grayscale replicated to 3 channels, squeezed to size x size"},
         "n_images": {role: int((rows["role"] == role).sum()) for role in ("train", "valid", "test")},
+        "train_batch_size": train_batch_size(len(train_idx), cfg.batch_size),
+        "train_images_per_epoch": int(len(train_idx)),  # the last partial batch is kept
         "timings_s": {"decode": round(decode_s, 2), "fit": round(fit_s, 2), "epochs": epoch_seconds,
                       "predict": round(predict_s, 2), "total": round(time.perf_counter() - t_start, 2),
                       "train_images_per_s": round(len(train_idx) * len(epoch_seconds) / max(sum(epoch_seconds), 1e-9), 1)},

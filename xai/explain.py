@@ -81,6 +81,8 @@ class ExplainConfig:
             is the default pointer and no run exists yet.
         cache_dir, workers: decoded-image cache and decode processes.
         n_boot, seed: bootstrap resamples and seed of the statistics.
+        context_pool: split of the run whose correct images place each error in
+            context (percentiles per primary metric); ``none`` skips it.
     """
 
     run: str = "runs/latest"
@@ -103,6 +105,7 @@ class ExplainConfig:
     workers: int | None = None
     n_boot: int = 2000
     seed: int = 0
+    context_pool: str = "test"
 
     def __post_init__(self):
         if self.split not in ("valid", "test"):
@@ -144,13 +147,14 @@ def ensure_run(cfg: ExplainConfig) -> Path:
     except ToolkitError:
         if not (cfg.train_if_missing and Path(cfg.run) == Path("runs/latest")):
             raise
-    from training.config import TrainConfig
+    from training.config import demo_config
     from training.train import summary, train
 
-    train_cfg = TrainConfig(device=cfg.device, cache_dir=cfg.cache_dir, workers=cfg.workers)
-    print(f"No run found at {cfg.run}: training one with the default configuration on the bundled sample "
-          f"({train_cfg.data}; {train_cfg.arch}, {train_cfg.epochs} epochs, {train_cfg.size} px). "
-          "This takes a few minutes on a CPU.", file=sys.stderr)
+    train_cfg = demo_config(device=cfg.device, cache_dir=cfg.cache_dir, workers=cfg.workers)
+    print(f"No run found at {cfg.run}: training the demo model on the bundled sample ({train_cfg.data}; "
+          f"{train_cfg.arch} from offline ImageNet weights, {train_cfg.size} px, 1 frozen + {train_cfg.epochs} "
+          "epochs; python -m training.train trains the study's ResNet18). About 2-4 minutes on 2 CPU cores.",
+          file=sys.stderr)
     run_dir = train(train_cfg)
     print(summary(run_dir), file=sys.stderr)
     return run_dir
@@ -475,13 +479,39 @@ def explain(cfg: ExplainConfig) -> ExplainResult:
     table = join_on_image_id(table, wide, left_name="predictions", right_name="saliency", how="left")
     table["explained"] = table["image_id"].isin(full_ids)
     table.to_csv(out / "table.csv", index=False)
+    t0 = time.perf_counter()
+    context = error_context_pool(cfg, run, predictions, table, out, device)
+    seconds["context_pool"] = time.perf_counter() - t0
     seconds["total"] = time.perf_counter() - t_start
     (out / "explain.json").write_text(json.dumps({"seconds": seconds, "warnings": warnings,
                                                   "n_images": len(wanted), "n_errors": int(is_error.sum()),
-                                                  "n_explained_now": n_now}, indent=2))
+                                                  "n_explained_now": n_now, "context_pool": context},
+                                                 indent=2))
     for w in warnings:
         print(f"WARNING: {w}", file=sys.stderr)
     return ExplainResult(out, run_dir, len(wanted), int(is_error.sum()), n_now, seconds, warnings)
+
+
+def error_context_pool(cfg: ExplainConfig, run: LoadedRun, predictions: pd.DataFrame, table: pd.DataFrame,
+                       out: Path, device: str) -> dict | None:
+    """Write ``context_pool.csv`` (correct images of the pool split) for the per-error context; None if off.
+
+    The pool is the run's ``cfg.context_pool`` split. When that is the split being
+    explained and its correct images already have Grad-CAM summaries, they are reused.
+    """
+    if cfg.context_pool == "none" or not table["outcome"].isin(["FP", "FN"]).any():
+        return None
+    from xai.context_pool import context_pool, pool_rows
+
+    rows = pool_rows(predictions, cfg.context_pool)
+    if cfg.context_pool == cfg.split and cfg.reference:
+        pool = table[table["correct"].astype(bool)].reset_index(drop=True)
+    else:
+        pool = context_pool(run, rows, _data_root(cfg, run, rows),
+                            cfg.context_pool, device=device, cache_dir=cfg.cache_dir, workers=cfg.workers)
+    atomic_write_csv(pool, out / "context_pool.csv")
+    return {"split": cfg.context_pool, "n_correct": int(len(pool)), "table": "context_pool.csv",
+            "by_class": {str(k): int(v) for k, v in pool["label"].value_counts().sort_index().items()}}
 
 
 def _geometry(root: Path, spine: pd.DataFrame) -> pd.DataFrame:
@@ -529,6 +559,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChecksConfig, ExplainConf
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--n-boot", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--context-pool", default="test",
+                   help="split of the run whose correct images place each error in context (default test; none: skip)")
     beyond = p.add_argument_group("beyond correlation (see xai.checks)")
     beyond.add_argument("--counterfactuals", action="store_true",
                         help="blur/contrast/gamma/noise sweeps on correct images, inside vs outside the lungs")
@@ -562,7 +594,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChecksConfig, ExplainConf
                          ig_steps=a.ig_steps, ig_max_steps=a.ig_max_steps, ig_tol=a.ig_tol,
                          ig_baseline=a.ig_baseline, target=a.target,
                          device=a.device, limit=a.limit, reference=a.reference, force=a.force, report=a.report,
-                         cache_dir=a.cache_dir, workers=a.workers, n_boot=a.n_boot, seed=a.seed)
+                         cache_dir=a.cache_dir, workers=a.workers, n_boot=a.n_boot, seed=a.seed,
+                         context_pool=a.context_pool)
 
 
 def main(argv: list[str] | None = None) -> int:
