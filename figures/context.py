@@ -89,8 +89,10 @@ def context_table(context: Mapping | None) -> tuple[list[str], list[list[str]], 
         cells = [image_id, info["outcome"], info["true_class"]]
         for m in metrics:
             r = info.get(m)
-            if r is None or _missing(r.get("value")):
-                cells.append("not measured")
+            if r is None or (_missing(r.get("value")) and not r.get("pool_n")):
+                cells.append("not available")
+            elif _missing(r.get("value")):
+                cells.append("not measured (e.g. implausible lung mask)")
             elif _missing(r.get("percentile")):
                 cells.append(f"{r['value']:.3g} (pool n={r['pool_n']}: no comparison)")
             else:
