@@ -89,15 +89,16 @@ def split_rows(table: pd.DataFrame, cfg: TrainConfig) -> pd.DataFrame:
 
 
 def train_batch_size(n_train: int, batch_size: int) -> int:
-    """The batch size used for training: ``batch_size``, lowered until no batch holds a single image.
+    """The batch size used for training: ``batch_size``, or the nearest size that leaves no batch of one image.
 
     Every training image is used every epoch (the last, partial batch is kept), but a
     batch of one image cannot be trained with batch normalisation, so a remainder of
     exactly 1 is avoided by taking a slightly smaller batch.
     """
     bs = max(1, min(batch_size, n_train))
-    while bs > 2 and n_train % bs == 1:
-        bs -= 1
+    for candidate in [*range(bs, 1, -1), *range(bs + 1, n_train + 1)]:  # smaller first, larger if need be
+        if n_train % candidate != 1:
+            return candidate
     return bs
 
 
