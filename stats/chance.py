@@ -53,7 +53,7 @@ def _num(x) -> float | None:
 
 
 def chance_check(metrics_by_split: Mapping[str, Mapping]) -> ChanceCheck | None:
-    """Judge the model on the largest split of ``metrics_by_split`` (``training.metrics.binary_metrics`` dicts).
+    """Judge the model on the largest split of ``metrics_by_split`` (``stats.classification.binary_metrics`` dicts).
 
     Returns:
         :class:`ChanceCheck`, or None when no split has metrics.

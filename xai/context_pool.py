@@ -31,7 +31,7 @@ from xai.summarize import saliency_summary
 #: Images per Grad-CAM batch of the pool.
 POOL_BATCH = 16
 #: Bumped when the pool's columns change (a cache of another version is recomputed).
-POOL_VERSION = 1
+POOL_VERSION = 2
 
 
 def pool_rows(predictions: pd.DataFrame, pool: str) -> pd.DataFrame:
@@ -82,8 +82,8 @@ def context_pool(run: LoadedRun, rows: pd.DataFrame, root: Path, pool: str, *, d
     for start in tqdm(range(0, len(rows), POOL_BATCH), desc=f"context pool Grad-CAM ({pool})", unit="batch"):
         sl = slice(start, start + POOL_BATCH)
         x = to_model_input(pixels[sl], run.mean, run.std).to(device)
-        maps = gradcam_maps(explained, x, wrong[sl], target_layer=layer)
-        summaries += [saliency_summary(m, masks[start + k].mask) for k, m in enumerate(maps)]
+        maps, raw = gradcam_maps(explained, x, wrong[sl], target_layer=layer, return_raw=True)
+        summaries += [saliency_summary(m, masks[start + k].mask, raw=raw[k]) for k, m in enumerate(maps)]
     table = rows[["image_id", "label", "pred", "correct", "outcome"]].reset_index(drop=True).copy()
     table = pd.concat([table, pd.DataFrame(quality).drop(columns="analysis_size", errors="ignore"),
                        pd.DataFrame(summaries).add_prefix("gradcam_")], axis=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from stats.chance import chance_check
-from training.metrics import binary_metrics
+from stats.classification import binary_metrics
 
 
 def _metrics(p, y, seed=0):
