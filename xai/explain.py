@@ -480,7 +480,7 @@ def explain(cfg: ExplainConfig) -> ExplainResult:
     table["explained"] = table["image_id"].isin(full_ids)
     table.to_csv(out / "table.csv", index=False)
     t0 = time.perf_counter()
-    context = error_context_pool(cfg, run, predictions, table, out, device)
+    context = error_context_pool(cfg, run, predictions, table, out, device, warnings)
     seconds["context_pool"] = time.perf_counter() - t0
     seconds["total"] = time.perf_counter() - t_start
     (out / "explain.json").write_text(json.dumps({"seconds": seconds, "warnings": warnings,
@@ -493,7 +493,7 @@ def explain(cfg: ExplainConfig) -> ExplainResult:
 
 
 def error_context_pool(cfg: ExplainConfig, run: LoadedRun, predictions: pd.DataFrame, table: pd.DataFrame,
-                       out: Path, device: str) -> dict | None:
+                       out: Path, device: str, warnings: list[str]) -> dict | None:
     """Write ``context_pool.csv`` (correct images of the pool split) for the per-error context; None if off.
 
     The pool is the run's ``cfg.context_pool`` split. When that is the split being
@@ -503,7 +503,11 @@ def error_context_pool(cfg: ExplainConfig, run: LoadedRun, predictions: pd.DataF
         return None
     from xai.context_pool import context_pool, pool_rows
 
-    rows = pool_rows(predictions, cfg.context_pool)
+    try:
+        rows = pool_rows(predictions, cfg.context_pool)
+    except ConfigError as exc:  # a run without that split still explains; the report says there is no pool
+        warnings.append(f"no per-error context: {exc}")
+        return None
     if cfg.context_pool == cfg.split and cfg.reference:
         pool = table[table["correct"].astype(bool)].reset_index(drop=True)
     else:

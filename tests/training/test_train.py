@@ -32,12 +32,13 @@ def test_cli_on_bundled_sample_writes_everything(tmp_path, capsys):
         assert (out / name).is_file(), name
     preds = pd.read_csv(out / "predictions.csv")
     assert list(preds.columns) == PREDICTION_COLUMNS
-    assert preds.groupby("split").size().to_dict() == {"test": 24, "valid": 16}
+    assert preds.groupby("split").size().to_dict() == {"test": 120, "valid": 16}
     assert set(preds["outcome"]) <= {"TP", "TN", "FP", "FN"}
     assert ((preds["outcome"].isin(["TP", "TN"])) == preds["correct"]).all()
     info = json.loads((out / "run.json").read_text())
     assert info["weights"]["init"] == "random" and "resnet18-f37072fd.pth" in info["weights"]["reason"]
     assert info["config"]["size"] == 64 and info["timings_s"]["epochs"]
+    assert info["train_images_per_epoch"] == 240  # every training image, the last partial batch kept
     assert info["config"]["lr"] == TrainConfig.default("lr") and info["config"]["out"] == str(out)
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == {"valid", "test"} and "small_split_warning" in metrics["valid"]

@@ -62,8 +62,11 @@ def test_main_command_end_to_end(small_run, capsys):
     assert report["analysis"]["verdict"]
     # resume: a second call explains nothing new
     result = explain(ExplainConfig(run=str(run_dir), split="valid", cache_dir=str(tmp / "cache"), workers=1,
-                                   report=False))
+                                   report=False, ig_max_steps=32))
     assert result.n_explained_now == 0
+    # the per-error context: every error placed among the correct images of its class in the test split
+    context = report["error_context"]
+    assert {r["image_id"] for r in context["rows"]} == set(errors["image_id"])
 
 
 @pytest.mark.slow  # trains a fastai run (the module fixture)
