@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from data.labels import CLASSES as LABELS
+from data.layout import run_layout
 from figures.style import Drawn, figure, save
 from stats.intervals import format_metric
 
@@ -50,13 +51,13 @@ def draw_confusion(matrix: np.ndarray, path: str | Path, *, title: str = "", sub
 
 def draw_figure1(run_dir: str | Path) -> list[Drawn]:
     """Figure 1 of a run: ``confusion_<split>.png`` for every split in its ``metrics.json``."""
-    run_dir = Path(run_dir)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    info = json.loads((run_dir / "run.json").read_text())
+    run = run_layout(run_dir)
+    metrics = json.loads(run.metrics.read_text())
+    info = json.loads(run.run_info.read_text())
     paths = []
     for split, m in metrics.items():
         paths.append(draw_confusion(
-            confusion_counts(m["counts"]), run_dir / f"confusion_{split}.png",
+            confusion_counts(m["counts"]), run.confusion(split),
             title=f"Figure 1 - {split} split, n={m['n']} ({info['config']['arch']}, init {info['weights']['init']})",
             subtitle=f"accuracy {format_metric(m['accuracy'])}"))
     return paths

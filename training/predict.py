@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from data.errors import ConfigError
+from data.layout import run_layout
 from data.labels import CLASSES, NORMAL, PNEUMONIA, THRESHOLD  # noqa: F401  (CLASSES re-exported)
 from training.backbones import IMAGENET_MEAN, IMAGENET_STD, build_untrained_classifier
 
@@ -50,11 +51,11 @@ class LoadedRun:
 def resolve_run(path: str | Path) -> Path:
     """Follow ``runs/latest`` (a link, or a file holding the run folder's name) to a run folder."""
     path = Path(path)
-    if path.is_file() and not (path / "run.json").exists():
+    if path.is_file() and not run_layout(path).run_info.exists():
         target = path.read_text().strip()
         path = (path.parent / target) if not Path(target).is_absolute() else Path(target)
     path = path.resolve()
-    if not (path / "run.json").is_file():
+    if not run_layout(path).run_info.is_file():
         raise RunNotFoundError(f"no finished run at {path} (expected {path}/run.json and model.pth; "
                                "train one with python -m training.train)")
     return path
@@ -63,7 +64,7 @@ def resolve_run(path: str | Path) -> Path:
 def load_run(path: str | Path) -> LoadedRun:
     """Rebuild a run's model from ``run.json`` and ``model.pth``."""
     run_dir = resolve_run(path)
-    info = json.loads((run_dir / "run.json").read_text())
+    info = json.loads(run_layout(run_dir).run_info.read_text())
     try:
         arch = info["config"]["arch"]
         size = int(info["config"]["size"])
@@ -73,7 +74,7 @@ def load_run(path: str | Path) -> LoadedRun:
         raise RunNotFoundError(f"{run_dir}/run.json lacks {exc}; was it written by this toolkit?") from exc
     model = build_untrained_classifier(arch)
     try:
-        state = torch.load(run_dir / "model.pth", map_location="cpu", weights_only=True)
+        state = torch.load(run_layout(run_dir).model, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
     except (OSError, RuntimeError) as exc:
         raise RunNotFoundError(f"cannot load {run_dir}/model.pth into {arch}: {exc}") from exc

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data.layout import explain_layout
+
 #: Reason text attached to every excluded IG map.
 IG_REASON = "IG completeness error above the run's tolerance (not converged)"
 
@@ -48,7 +50,7 @@ def ig_not_converged(table: pd.DataFrame, tol: float | None) -> pd.Series:
 
 def explain_ig_tol(out_dir: str | Path) -> float | None:
     """The ``ig_tol`` the explain step used (from ``config.json``), or None."""
-    path = Path(out_dir) / "config.json"
+    path = explain_layout(out_dir).config
     if not path.is_file():
         return None
     tol = json.loads(path.read_text()).get("ig_tol")
@@ -57,7 +59,7 @@ def explain_ig_tol(out_dir: str | Path) -> float | None:
 
 def unconverged_ig_maps(out_dir: str | Path) -> set[tuple[str, int]]:
     """``{(image_id, target_class)}`` of IG maps in ``saliency.csv`` that did not converge."""
-    path = Path(out_dir) / "saliency.csv"
+    path = explain_layout(out_dir).saliency
     if not path.is_file():
         return set()
     sal = pd.read_csv(path)

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from data.errors import ConfigError
+from data.layout import explain_layout
 from stats.bootstrap import bootstrap_mean_ci
 from xai.integrated_gradients import black_baseline
 from xai.models_util import IMAGENET_MEAN, IMAGENET_STD, as_target_array, model_device
@@ -361,18 +362,18 @@ def load_explained(out_dir: str | Path, methods: Sequence[str] = ("gradcam", "ig
     Raises:
         ConfigError: no table or no saved maps with those methods.
     """
-    out_dir = Path(out_dir)
-    if not (out_dir / "table.csv").is_file():
-        raise ConfigError(f"no table.csv under {out_dir}; run python -m xai.explain first")
-    table = pd.read_csv(out_dir / "table.csv")
-    config = json.loads((out_dir / "config.json").read_text()) if (out_dir / "config.json").is_file() else {}
+    layout = explain_layout(out_dir)
+    if not layout.table.is_file():
+        raise ConfigError(f"no table.csv under {layout.root}; run python -m xai.explain first")
+    table = pd.read_csv(layout.table)
+    config = json.loads(layout.config.read_text()) if layout.config.is_file() else {}
     which = "label" if config.get("target") == "true" else "pred"
     rows = table[table["explained"].astype(bool)] if "explained" in table.columns else table
     ids, outcomes, targets, images, maps = [], [], [], [], {m: [] for m in methods}
     for row in rows.itertuples(index=False):
         if limit is not None and len(ids) >= int(limit):
             break
-        path = out_dir / "maps" / f"{row.image_id.replace('/', '__')}.npz"
+        path = layout.maps(row.image_id)
         if not path.is_file():
             continue
         with np.load(path) as data:
