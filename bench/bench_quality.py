@@ -19,7 +19,8 @@ from pathlib import Path
 from data.io import load_xray, resize_square
 from data.scan import scan_dataset
 from quality import metrics as qm
-from quality.measure import DEFAULT_DATA, MeasureConfig, run
+from quality.batch import DEFAULT_DATA, MeasureConfig
+from quality.measure import run
 
 
 def bench_run(data: Path, split: str, size: int, workers: int) -> tuple[int, int, float]:

@@ -29,7 +29,7 @@ from data.cache import load_resized
 from data.errors import ConfigError, ToolkitError
 from data.join import join_on_image_id
 from data.labels import CLASS_INDEX, THRESHOLD, safe_name
-from quality.measure import measure_image
+from quality.batch import measure_image
 from quality.metrics import BOUNDING_BOX_METRICS, QUALITY_COLUMNS
 from training.train import resolve_device
 from training.predict import LoadedRun, load_run, predict_proba, resolve_run, to_model_input

@@ -15,7 +15,8 @@ import pytest
 import data
 from data.errors import ConfigError, DatasetLayoutError
 from data.scan import scan_dataset
-from quality.measure import OUTPUT_COLUMNS, MeasureConfig, default_out, main, measure_image, run
+from quality.batch import OUTPUT_COLUMNS, MeasureConfig, default_out, measure_image
+from quality.measure import main, run
 from quality.metrics import QUALITY_COLUMNS
 
 

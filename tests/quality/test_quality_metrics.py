@@ -16,7 +16,7 @@ from skimage.filters import gaussian
 
 from data.io import load_xray, resize_square
 from quality import metrics as qm
-from quality.measure import measure_image
+from quality.batch import measure_image
 
 SIZE = qm.ANALYSIS_SIZE
 POINT_METRICS = ("q_rms_contrast", "q_michelson", "q_dynamic_range", "q_mean", "q_clip_low", "q_clip_high", "q_entropy")
