@@ -15,40 +15,24 @@ from pathlib import Path
 from data.labels import safe_name
 
 
+def _file(name: str, doc: str | None = None) -> property:
+    """A read-only attribute: ``root / name``."""
+    return property(lambda self: self.root / name, doc=doc or f"``{name}``")
+
+
 @dataclass(frozen=True)
 class CounterfactualLayout:
     """``<explain>/counterfactual/``: the intervention sweeps."""
 
     root: Path
 
-    @property
-    def config(self) -> Path:
-        return self.root / "config.json"
-
-    @property
-    def per_image(self) -> Path:
-        return self.root / "per_image.csv"
-
-    @property
-    def summary(self) -> Path:
-        return self.root / "summary.csv"
-
-    @property
-    def comparison(self) -> Path:
-        return self.root / "comparison.csv"
-
-    @property
-    def texture_shape(self) -> Path:
-        return self.root / "texture_shape.csv"
-
-    @property
-    def result(self) -> Path:
-        """``counterfactual.json``: every statistic and verdict of the sweeps."""
-        return self.root / "counterfactual.json"
-
-    @property
-    def figures(self) -> Path:
-        return self.root / "figures"
+    config = _file("config.json")
+    per_image = _file("per_image.csv")
+    summary = _file("summary.csv")
+    comparison = _file("comparison.csv")
+    texture_shape = _file("texture_shape.csv")
+    result = _file("counterfactual.json", "``counterfactual.json``: every statistic and verdict of the sweeps")
+    figures = _file("figures")
 
 
 @dataclass(frozen=True)
@@ -57,85 +41,39 @@ class ExplainLayout:
 
     root: Path
 
-    @property
-    def config(self) -> Path:
-        return self.root / "config.json"
-
-    @property
-    def table(self) -> Path:
-        """``table.csv``: one row per image, the spine every statistic reads."""
-        return self.root / "table.csv"
-
-    @property
-    def saliency(self) -> Path:
-        return self.root / "saliency.csv"
-
-    @property
-    def quality(self) -> Path:
-        return self.root / "quality.csv"
-
-    @property
-    def explain_info(self) -> Path:
-        """``explain.json``: timings and warnings of the explain step."""
-        return self.root / "explain.json"
-
-    @property
-    def maps_dir(self) -> Path:
-        return self.root / "maps"
+    config = _file("config.json", "``config.json``: the resolved explain configuration")
+    table = _file("table.csv", "``table.csv``: one row per image, the spine every statistic reads")
+    saliency = _file("saliency.csv")
+    quality = _file("quality.csv")
+    explain_info = _file("explain.json", "``explain.json``: timings and warnings of the explain step")
+    maps_dir = _file("maps")
+    panels_dir = _file("panels")
+    figures_dir = _file("figures")
+    gallery = _file("index.html")
+    sanity = _file("sanity.csv")
+    sanity_excluded = _file("sanity_excluded.json")
+    sanity_maps = _file("sanity_maps.npz")
+    faithfulness = _file("faithfulness.csv")
+    faithfulness_excluded = _file("faithfulness_excluded.json")
+    faithfulness_curves = _file("faithfulness_curves.npz")
 
     def maps(self, image_id: str) -> Path:
         """``maps/<safe name>.npz`` of one image."""
         return self.maps_dir / f"{safe_name(image_id)}.npz"
 
-    @property
-    def panels_dir(self) -> Path:
-        return self.root / "panels"
-
     def panel(self, image_id: str) -> Path:
         """``panels/<safe name>.png`` of one image."""
         return self.panels_dir / f"{safe_name(image_id)}.png"
 
-    @property
-    def figures_dir(self) -> Path:
-        return self.root / "figures"
-
     def figure(self, name: str) -> Path:
         """``figures/<name>.png``."""
         return self.figures_dir / f"{name}.png"
-
-    @property
-    def gallery(self) -> Path:
-        return self.root / "index.html"
 
     def report(self, kind: str) -> Path:
         """``report.<kind>`` for kind in md, json, html."""
         if kind not in ("md", "json", "html"):
             raise ValueError(f"report kind must be md, json or html, got {kind!r}")
         return self.root / f"report.{kind}"
-
-    @property
-    def sanity(self) -> Path:
-        return self.root / "sanity.csv"
-
-    @property
-    def sanity_excluded(self) -> Path:
-        return self.root / "sanity_excluded.json"
-
-    @property
-    def sanity_maps(self) -> Path:
-        return self.root / "sanity_maps.npz"
-
-    @property
-    def faithfulness(self) -> Path:
-        return self.root / "faithfulness.csv"
-
-    @property
-    def faithfulness_excluded(self) -> Path:
-        return self.root / "faithfulness_excluded.json"
-
-    @property
-    def faithfulness_curves(self) -> Path:
-        return self.root / "faithfulness_curves.npz"
 
     @property
     def counterfactual(self) -> CounterfactualLayout:
@@ -148,22 +86,10 @@ class RunLayout:
 
     root: Path
 
-    @property
-    def model(self) -> Path:
-        return self.root / "model.pth"
-
-    @property
-    def run_info(self) -> Path:
-        """``run.json``: resolved configuration, weights provenance, device, versions, timings."""
-        return self.root / "run.json"
-
-    @property
-    def predictions(self) -> Path:
-        return self.root / "predictions.csv"
-
-    @property
-    def metrics(self) -> Path:
-        return self.root / "metrics.json"
+    model = _file("model.pth")
+    run_info = _file("run.json", "``run.json``: resolved configuration, weights provenance, device, versions")
+    predictions = _file("predictions.csv")
+    metrics = _file("metrics.json")
 
     def confusion(self, split: str) -> Path:
         """Figure 1 of one split: ``confusion_<split>.png``."""
