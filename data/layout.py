@@ -32,6 +32,7 @@ class CounterfactualLayout:
     comparison = _file("comparison.csv")
     texture_shape = _file("texture_shape.csv")
     result = _file("counterfactual.json", "``counterfactual.json``: every statistic and verdict of the sweeps")
+    natural_dose = _file("natural_dose.json", "``natural_dose.json``: the sweeps' doses in natural units")
     figures = _file("figures")
 
 

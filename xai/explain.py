@@ -618,7 +618,9 @@ def main(argv: list[str] | None = None) -> int:
 
             if not any(result.run_dir.glob("confusion_*.png")):
                 draw_figure1(result.run_dir)  # a run trained just now by ensure_run
-            paths = write_investigation(result.out_dir, n_boot=cfg.n_boot, seed=cfg.seed)
+            from xai.investigate import investigate
+
+            paths = write_investigation(investigate(result.out_dir, n_boot=cfg.n_boot, seed=cfg.seed))
             print(f"report: {paths['html']}")
             print(f"gallery: {paths['gallery']}")
     except ToolkitError as exc:
