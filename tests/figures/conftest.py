@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from figures_testdata import GEOMETRY, LOCALISATION, QUALITY, outcome_table
+from helpers import GEOMETRY, LOCALISATION, QUALITY, outcome_table
 
 
 @pytest.fixture(scope="session")

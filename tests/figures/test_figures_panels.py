@@ -8,7 +8,7 @@ from PIL import Image
 
 from figures.panels import caption_lines, draw_panel, ig_limit
 from figures.style import OUTCOME_COLOURS
-from figures_testdata import chest
+from helpers import chest
 
 CAPTION = {
     "image_id": "IM-0001-0001", "label": "NORMAL", "pred": "PNEUMONIA", "p_pneumonia": 0.87345, "outcome": "FP",

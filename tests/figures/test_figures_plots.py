@@ -16,7 +16,7 @@ from figures.plots import (
     values_for,
 )
 from figures.plots import POSITIONS
-from figures_testdata import outcome_table
+from helpers import outcome_table
 
 METRICS = ["q_laplacian_var", "q_rms_contrast", "q_highfreq_share", "q_mean"]
 

@@ -1,4 +1,7 @@
-"""Synthetic inputs for the figures tests: a seeded per-image table and a chest phantom."""
+"""Shared test builders (importable from every test: ``pythonpath = ["tests"]`` in pyproject).
+
+A seeded per-image outcome table and a float chest phantom with its lung mask.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,54 @@
+"""xai.investigate computes the statistics of an explain folder; figures.investigation only draws them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from data.layout import RunLayout
+from helpers import outcome_table
+from figures.investigation import write_investigation
+from xai.investigate import analysis_table, investigate
+
+
+@pytest.fixture
+def explain_folder(tmp_path):
+    """A synthetic explain folder (no maps): 40 FP with blurrier films than 120 TN, 150 TP, 20 FN."""
+    run = RunLayout(tmp_path / "runs" / "r")
+    run.root.mkdir(parents=True)
+    run.run_info.write_text(json.dumps({"config": {"arch": "resnet18"},
+                                        "weights": {"init": "random", "reason": "test"}}))
+    folder = run.explain("valid")
+    folder.root.mkdir(parents=True)
+    table = outcome_table({"TP": 150, "TN": 120, "FP": 40, "FN": 20}, seed=3)
+    table["explained"] = False
+    table["lung_mask_plausible"] = True
+    table.loc[table.index[:5], "lung_mask_plausible"] = False
+    table.to_csv(folder.table, index=False)
+    folder.config.write_text(json.dumps({"resolved_run": str(run.root), "split": "valid", "target": "predicted"}))
+    return folder, table
+
+
+def test_investigation_is_computed_once_and_drawn_as_computed(explain_folder):
+    folder, table = explain_folder
+    inv = investigate(folder.root, n_boot=100, seed=0)
+    assert inv.split == "valid" and inv.arch == "resnet18"
+    assert inv.split_metrics["counts"] == {"TP": 150, "TN": 120, "FP": 40, "FN": 20}
+    # implausible lung masks: lung-relative saliency blanked for the statistics, the table itself untouched
+    assert inv.stats_table.loc[table.index[:5], "gradcam_lung_share"].isna().all()
+    assert inv.table["gradcam_lung_share"].notna().all()
+    assert analysis_table(table).equals(inv.stats_table)
+    blur = next(r for r in inv.analysis["comparisons"]
+                if r["metric"] == "q_laplacian_var" and r["comparison"] == "FP vs TN")
+    assert blur["rank_biserial"] < 0  # the planted blur of the false positives
+
+    paths = write_investigation(inv)
+    report = json.loads(paths["json"].read_text())
+    drawn = next(r for r in report["analysis"]["comparisons"]
+                 if r["metric"] == "q_laplacian_var" and r["comparison"] == "FP vs TN")
+    assert drawn["rank_biserial"] == pytest.approx(blur["rank_biserial"])
+    assert drawn["ci_low"] == pytest.approx(blur["ci_low"]) and drawn["q_value"] == pytest.approx(blur["q_value"])
+    for name in ("confusion", "distributions", "dose_response", "localisation"):
+        assert folder.figure(name).is_file(), name
+    assert paths["html"] == folder.report("html") and folder.gallery.is_file()
