@@ -44,6 +44,7 @@ from data.errors import ConfigError
 from data.layout import explain_layout
 from stats.bootstrap import bootstrap_mean_ci
 from xai.integrated_gradients import black_baseline
+from xai.road import image_and_map
 from xai.models_util import IMAGENET_MEAN, IMAGENET_STD, as_target_array, model_device
 
 CANVASES = ("blur", "black")
@@ -148,15 +149,8 @@ def deletion_insertion(model: nn.Module, image_tensor: torch.Tensor, saliency: n
     Raises:
         ConfigError: bad shapes, steps, canvas or target.
     """
-    x = image_tensor.detach()
-    if x.ndim == 3:
-        x = x[None]
-    if x.ndim != 4 or x.shape[0] != 1:
-        raise ConfigError(f"image_tensor must be (3, H, W) or (1, 3, H, W), got {tuple(image_tensor.shape)}")
+    x, sal = image_and_map(image_tensor, saliency)
     h, w = x.shape[-2:]
-    sal = np.asarray(saliency)
-    if sal.shape != (h, w):
-        raise ConfigError(f"saliency shape {sal.shape} does not match the image ({h}, {w})")
     if int(steps) < 1:
         raise ConfigError(f"steps must be >= 1, got {steps}")
     if canvas not in CANVASES:

@@ -46,6 +46,23 @@ from torch import nn
 from data.errors import ConfigError
 from xai.models_util import model_device
 
+
+def image_and_map(image_tensor: torch.Tensor, saliency: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+    """Check one normalised image and its map: returns x (1, 3, H, W), detached, and the map float64 (H, W).
+
+    Raises:
+        ConfigError: not one image, or a map of another size.
+    """
+    x = image_tensor.detach()
+    if x.ndim == 3:
+        x = x[None]
+    if x.ndim != 4 or x.shape[0] != 1:
+        raise ConfigError(f"image_tensor must be (3, H, W) or (1, 3, H, W), got {tuple(image_tensor.shape)}")
+    sal = np.asarray(saliency, np.float64)
+    if sal.shape != tuple(x.shape[-2:]):
+        raise ConfigError(f"saliency shape {sal.shape} does not match the image {tuple(x.shape[-2:])}")
+    return x, sal
+
 #: Shares of the pixels removed (ROAD's percentiles 10 ... 90, as fractions removed).
 DEFAULT_FRACTIONS: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
 ROAD_KEYS = ("morf", "lerf", "random_morf", "random_lerf")
@@ -163,15 +180,8 @@ def road_curves(model: nn.Module, image_tensor: torch.Tensor, saliency: np.ndarr
     Raises:
         ConfigError: bad shapes, fractions or target.
     """
-    x = image_tensor.detach()
-    if x.ndim == 3:
-        x = x[None]
-    if x.ndim != 4 or x.shape[0] != 1:
-        raise ConfigError(f"image_tensor must be (3, H, W) or (1, 3, H, W), got {tuple(image_tensor.shape)}")
+    x, sal = image_and_map(image_tensor, saliency)
     h, w = x.shape[-2:]
-    sal = np.asarray(saliency, np.float64)
-    if sal.shape != (h, w):
-        raise ConfigError(f"saliency shape {sal.shape} does not match the image ({h}, {w})")
     fr = [float(f) for f in fractions]
     if not fr or not all(0.0 < f < 1.0 for f in fr):
         raise ConfigError(f"fractions must be in (0, 1), got {list(fractions)}")
