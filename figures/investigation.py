@@ -57,15 +57,14 @@ def beyond_correlation_sections(inv: Investigation) -> list[tuple[str, str]]:
     return sections
 
 
-def natural_dose_sections(inv: Investigation) -> list[tuple[str, str]]:
+def natural_dose_sections(layout: ExplainLayout, doses: list | None) -> list[tuple[str, str]]:
     """The counterfactual doses in natural units (saved beside the sweeps), when the sweeps ran."""
-    if inv.natural_doses is None:
+    if doses is None:
         return []
     from figures.verdict_sections import natural_dose_section
 
-    inv.layout.counterfactual.natural_dose.write_text(
-        json.dumps([d.to_dict() for d in inv.natural_doses], indent=2, allow_nan=False))
-    return [natural_dose_section(inv.natural_doses)]
+    layout.counterfactual.natural_dose.write_text(json.dumps([d.to_dict() for d in doses], indent=2, allow_nan=False))
+    return [natural_dose_section(doses)]
 
 
 def draw_panels(layout: ExplainLayout, table: pd.DataFrame, config: dict, force: bool = False,
@@ -133,7 +132,8 @@ def write_investigation(inv: Investigation, *, force: bool = False) -> dict:
 
     extra_sections = [localisation_evidence_section(inv.accounting, primary=PRIMARY_METRICS["saliency_outside_lungs"],
                                                     top_percents=LOCALISATION_TOP_PERCENTS),
-                      *beyond_correlation_sections(inv), *natural_dose_sections(inv), *slices_sections(layout.root)]
+                      *beyond_correlation_sections(inv), *natural_dose_sections(layout, inv.natural_doses),
+                      *slices_sections(layout.root)]
     gallery_rows = draw_panels(layout, inv.table, inv.config, warnings=inv.panel_warnings, context=inv.context,
                                force=force or bool(inv.panel_warnings) or bool(inv.context and inv.context["rows"]))
     gallery = write_gallery(gallery_rows, layout.gallery)

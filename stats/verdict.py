@@ -4,7 +4,7 @@ Each hypothesis (blur, contrast, cues outside the lungs) is judged by ONE test,
 declared in :mod:`stats.primary` before any result is read: the two-sided
 Mann-Whitney test of its primary metric between false positives and true
 negatives (true NORMAL images only). The three primary p-values are corrected
-together with Holm (statsmodels ``multipletests(method="holm")``), which
+together with Holm (:func:`stats.multiplicity.holm`), which
 controls the chance of any false claim among the three. A hypothesis is
 
 * SUPPORTED when its Holm-adjusted p (``q``) < alpha and the rank-biserial
@@ -31,13 +31,13 @@ from pathlib import PurePosixPath
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.multitest import multipletests
 
 from data.errors import ConfigError
 from stats._table import NORMAL, jsonable, numeric_column
-from stats.compare import benjamini_hochberg, compare_groups
+from stats.compare import compare_groups
 from stats.power import minimal_detectable_effect
 from stats.primary import PRIMARY_METRICS
+from stats.multiplicity import benjamini_hochberg, holm
 
 SUPPORTED, OPPOSITE, NO_EVIDENCE, NOT_TESTED = "supported", "opposite", "no evidence", "not tested"
 PRIMARY, EXPLORATORY = "primary", "exploratory"
@@ -401,11 +401,7 @@ def primary_verdicts(table: pd.DataFrame, *, exploratory_metrics: Sequence[str] 
     prim = [_test(table, h.primary_metric, role=PRIMARY, hypothesis=h.key,
                   direction=h.direction_of(h.primary_metric) or 0, mde_alpha=alpha / m_primary,
                   n_boot=n_boot, seed=seed) for h in hypotheses]
-    p = np.array([t["p_value"] for t in prim], float)
-    q = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    if ok.any():
-        q[ok] = multipletests(p[ok], method="holm")[1]
+    q = holm([t["p_value"] for t in prim])
     for t, qv in zip(prim, q):
         t.update(q_value=float(qv), correction="holm")
         t["status"] = _primary_status(t, alpha)

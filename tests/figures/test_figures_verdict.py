@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from figures.investigation import analysis_table, with_source_geometry
+from xai.investigate import analysis_table, with_source_geometry
 from figures.verdict_sections import natural_dose_section
 from stats.natural_dose import natural_dose
 
@@ -68,9 +68,13 @@ def test_report_states_the_primary_choice_before_the_results(tmp_path):
 def test_natural_dose_sections_read_the_counterfactual_folder(tmp_path):
     import json
 
+    from data.layout import explain_layout
     from figures.investigation import natural_dose_sections
+    from xai.investigate import load_natural_doses
 
-    assert natural_dose_sections(tmp_path, pd.DataFrame(), n_boot=10, seed=0) == []
+    layout = explain_layout(tmp_path)
+    assert load_natural_doses(layout, pd.DataFrame(), n_boot=10, seed=0) is None
+    assert natural_dose_sections(layout, None) == []
     rows = [{"image_id": f"i{i}", "label": "NORMAL", "intervention": "gaussian_blur", "strength": s, "region": "whole",
              "q_highfreq_share": 0.5 - 0.05 * s, "q_highfreq_share_before": 0.5, "delta_logit": 0.3 * s,
              "delta": 0.02 * s} for i in range(6) for s in (1.0, 2.0)]
@@ -78,7 +82,7 @@ def test_natural_dose_sections_read_the_counterfactual_folder(tmp_path):
     pd.DataFrame(rows).to_csv(tmp_path / "counterfactual" / "per_image.csv", index=False)
     table = pd.DataFrame({"outcome": ["FP"] * 3 + ["TN"] * 3, "q_highfreq_share": [0.40, 0.42, 0.41, 0.5, 0.52, 0.5],
                           "p_pneumonia": [0.7, 0.8, 0.9, 0.1, 0.2, 0.3]})
-    [(title, body)] = natural_dose_sections(tmp_path, table, n_boot=50, seed=0)
+    [(title, body)] = natural_dose_sections(layout, load_natural_doses(layout, table, n_boot=50, seed=0))
     assert "natural units" in title and "q_highfreq_share" in body
     saved = json.loads((tmp_path / "counterfactual" / "natural_dose.json").read_text())
     assert saved[0]["metric"] == "q_highfreq_share" and saved[0]["delta_logit"] > 0

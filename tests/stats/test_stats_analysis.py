@@ -10,7 +10,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from data.errors import ConfigError
 from stats.analysis import analyse
-from stats_synth import GEOMETRY, LOCALISATION, QUALITY, make_table
+from helpers import GEOMETRY, LOCALISATION, QUALITY, make_table
 
 KEYS = ["n_images", "accuracy", "small_split_warning", "comparisons", "localisation", "dose_response",
         "regression", "power", "verdict", "primary", "settings"]

@@ -13,7 +13,7 @@ from statsmodels.stats.multitest import multipletests
 from data.errors import ConfigError
 from stats.compare import compare_groups, within_class_comparisons
 from stats.power import minimal_detectable_effect
-from stats_synth import QUALITY, make_table
+from helpers import QUALITY, make_table
 
 A = np.array([3.1, 4.5, 2.2, 5.0, 4.5, 6.3, 3.3, 7.1])
 B = np.array([1.0, 2.2, 2.9, 3.0, 0.4, 1.7, 4.5, 2.0, 2.5])

@@ -13,7 +13,7 @@ from statsmodels.stats.power import TTestIndPower
 from data.errors import ConfigError
 from stats.correlation import dose_response, spearman_with_ci
 from stats.power import d_to_rank_biserial, minimal_detectable_effect
-from stats_synth import make_table
+from helpers import make_table
 
 
 @pytest.mark.parametrize("n1,n2", [(2, 2), (9, 120), (40, 40), (300, 25)])

@@ -9,7 +9,7 @@ import statsmodels.api as sm
 
 from data.errors import ConfigError
 from stats.regression import error_logistic_regression
-from stats_synth import make_table
+from helpers import make_table
 
 
 def _table(n_tn=150, n_fp=60, seed=0, effect=0.8):

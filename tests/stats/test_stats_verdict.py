@@ -13,7 +13,7 @@ from stats.analysis import analyse
 from stats.equivalence import tost_paired
 from stats.primary import PRIMARY_METRICS
 from stats.verdict import primary_verdicts
-from stats_synth import GEOMETRY, LOCALISATION, QUALITY, make_table
+from helpers import GEOMETRY, LOCALISATION, QUALITY, make_table
 
 COUNTS = {"TP": 150, "TN": 120, "FP": 40, "FN": 20}
 
