@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
+from torch import nn
+
 from data.labels import OUTCOME_PRED as PRED
 from data.labels import OUTCOME_TRUTH as TRUTH
+from xai.models_util import IMAGENET_MEAN, IMAGENET_STD
 
 QUALITY = [
     "q_laplacian_var", "q_highfreq_share", "q_blur_effect", "q_rms_contrast", "q_michelson",
@@ -82,3 +86,38 @@ def chest(size: int = 96, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         lungs |= (((xx - cx) / 0.13) ** 2 + ((yy - 0.5) / 0.28) ** 2) < 1
     img = np.where(lungs, 0.25, img) + rng.normal(0, 0.03, (size, size))
     return np.clip(img, 0, 1).astype(np.float32), lungs
+
+
+# ----------------------------------------------------------------------------- planted models
+
+class PixelValue(nn.Module):
+    """1x1 convolution that undoes the normalisation of channel 0: output = pixel value in [0, 1]."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 1, 1)
+        with torch.no_grad():
+            self.conv.weight.zero_()
+            self.conv.weight[0, 0] = IMAGENET_STD[0]
+            self.conv.bias.fill_(IMAGENET_MEAN[0])
+
+    def forward(self, x):
+        return self.conv(x)[:, 0]
+
+
+class RegionMeanModel(nn.Module):
+    """Planted dependence: log-odds of PNEUMONIA = k * (mean brightness over ``region`` - c).
+
+    Outputs two logits (0, log-odds); has a Conv2d (Grad-CAM needs one).
+    """
+
+    def __init__(self, region: np.ndarray, k: float = 20.0, c: float = 0.5):
+        super().__init__()
+        self.pixels = PixelValue()
+        self.register_buffer("region", torch.as_tensor(np.asarray(region), dtype=torch.float32))
+        self.k, self.c = float(k), float(c)
+
+    def forward(self, x):
+        m = (self.pixels(x) * self.region).sum((1, 2)) / self.region.sum()
+        lo = self.k * (m - self.c)
+        return torch.stack([torch.zeros_like(lo), lo], 1)

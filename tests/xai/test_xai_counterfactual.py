@@ -19,41 +19,9 @@ from xai.counterfactual import (N_MATCHED_DRAWS, CounterfactualConfig, Variant, 
                                 main, matched_outside_mask, plan_variants, region_comparison, run_counterfactuals,
                                 summarise, sweep, texture_vs_shape, verdict)
 from xai.interventions import INTERVENTIONS, TEXTURE_SHAPE
+from helpers import PixelValue, RegionMeanModel
 
 SIZE = 64
-
-
-class _Pixels(nn.Module):
-    """1x1 convolution that undoes the normalisation of channel 0: output = pixel value in [0, 1]."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 1, 1)
-        with torch.no_grad():
-            self.conv.weight.zero_()
-            self.conv.weight[0, 0] = IMAGENET_STD[0]
-            self.conv.bias.fill_(IMAGENET_MEAN[0])
-
-    def forward(self, x):
-        return self.conv(x)[:, 0]
-
-
-class RegionMeanModel(nn.Module):
-    """Planted dependence: log-odds of PNEUMONIA = k * (mean brightness over ``region`` - c).
-
-    Outputs two logits (0, log-odds); has a Conv2d (Grad-CAM needs one).
-    """
-
-    def __init__(self, region: np.ndarray, k: float = 20.0, c: float = 0.5):
-        super().__init__()
-        self.pixels = _Pixels()
-        self.register_buffer("region", torch.as_tensor(np.asarray(region), dtype=torch.float32))
-        self.k, self.c = float(k), float(c)
-
-    def forward(self, x):
-        m = (self.pixels(x) * self.region).sum((1, 2)) / self.region.sum()
-        lo = self.k * (m - self.c)
-        return torch.stack([torch.zeros_like(lo), lo], 1)
 
 
 class TextureModel(nn.Module):
@@ -61,7 +29,7 @@ class TextureModel(nn.Module):
 
     def __init__(self, region: np.ndarray, k: float, c: float):
         super().__init__()
-        self.pixels = _Pixels()
+        self.pixels = PixelValue()
         lap = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).view(1, 1, 3, 3)
         self.register_buffer("lap", lap)
         self.register_buffer("region", torch.as_tensor(np.asarray(region), dtype=torch.float32))
@@ -150,7 +118,7 @@ class BlurredAreaModel(nn.Module):
 
     def __init__(self, k: float, c: float):
         super().__init__()
-        self.pixels = _Pixels()
+        self.pixels = PixelValue()
         self.register_buffer("lap", torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).view(1, 1, 3, 3))
         self.k, self.c = float(k), float(c)
 

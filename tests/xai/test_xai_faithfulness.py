@@ -7,36 +7,16 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
-from torch import nn
 
 from data.errors import ConfigError
 from training.backbones import IMAGENET_MEAN, IMAGENET_STD
 from training.predict import to_model_input
-from xai.counterfactual import bootstrap_mean_ci
+from stats.bootstrap import bootstrap_mean_ci
 from xai.faithfulness import (deletion_insertion, faithfulness_from_explain, faithfulness_summary,
                               faithfulness_table, mean_curves, pixel_order)
+from helpers import RegionMeanModel
 
 SIDE = 48
-
-
-class RegionMean(nn.Module):
-    """log-odds of class 1 = k * (mean brightness over ``region`` - c): only those pixels are used."""
-
-    def __init__(self, region: np.ndarray, k: float = 20.0, c: float = 0.5):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 1, 1)
-        with torch.no_grad():
-            self.conv.weight.zero_()
-            self.conv.weight[0, 0] = IMAGENET_STD[0]
-            self.conv.bias.fill_(IMAGENET_MEAN[0])
-        self.register_buffer("region", torch.as_tensor(region, dtype=torch.float32))
-        self.k, self.c = k, c
-
-    def forward(self, x):
-        m = (self.conv(x)[:, 0] * self.region).sum((1, 2)) / self.region.sum()
-        lo = self.k * (m - self.c)
-        return torch.stack([torch.zeros_like(lo), lo], 1)
 
 
 @pytest.fixture
@@ -50,7 +30,7 @@ def setup(chest_phantom):
         image[region] = 0.9  # the used pixels are bright: P(class 1) is high
         films.append(image)
     x = to_model_input(np.stack(films), IMAGENET_MEAN, IMAGENET_STD)
-    return RegionMean(region).eval(), x, region
+    return RegionMeanModel(region).eval(), x, region
 
 
 def test_deleting_the_used_pixels_beats_random_order(setup):
