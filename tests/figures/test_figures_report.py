@@ -33,7 +33,7 @@ HEADINGS = ["Classification metrics", "Figure 1: confusion matrix", "Verdict", "
 
 def split_metrics(n: int = 16) -> dict:
     """A binary_metrics-shaped dict (NaN AUC interval included, as a tiny split may give)."""
-    from training.metrics import binary_metrics
+    from stats.classification import binary_metrics
 
     y = np.array([0, 1] * (n // 2))
     p = np.linspace(0.2, 0.9, n)
