@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data.layout import explain_layout
 from figures.style import figure, save
 
 CLASS_ORDER = ("NORMAL", "PNEUMONIA")
@@ -120,17 +121,14 @@ def _table(headers, rows, numeric=None) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _safe_name(image_id: str) -> str:
-    return image_id.replace("/", "__")
-
-
 def _panel_links(out_dir: Path, ids: list[str]) -> str:
     if not ids:
         return "<p class=\"note\">No error in this slice.</p>"
     items = []
     for image_id in ids:
-        rel = f"panels/{_safe_name(image_id)}.png"
-        if (out_dir / rel).is_file():
+        panel = explain_layout(out_dir).panel(image_id)
+        rel = panel.relative_to(out_dir).as_posix()
+        if panel.is_file():
             items.append(f'<li><a href="{html.escape(rel)}">{html.escape(image_id)}</a></li>')
         else:
             items.append(f"<li>{html.escape(image_id)} (no panel: not explained in full)</li>")

@@ -34,7 +34,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from itertools import combinations
 
 import numpy as np
 import pandas as pd

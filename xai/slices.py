@@ -213,8 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"slices: {out_dir / 'slices.csv'} ({record['seconds']['total']:.1f} s)")
         if report:
             from figures.investigation import write_investigation
+            from xai.investigate import investigate
 
-            paths = write_investigation(out_dir, seed=cfg.search.seed, n_boot=cfg.n_boot)
+            paths = write_investigation(investigate(out_dir, seed=cfg.search.seed, n_boot=cfg.n_boot))
             print(f"report: {paths['html']}")
     except ToolkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
