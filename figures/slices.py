@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data.labels import CLASSES as CLASS_ORDER
 from data.layout import explain_layout
 from figures.style import figure, save
 
-CLASS_ORDER = ("NORMAL", "PNEUMONIA")
 _COLOURS = {"discovery": "#8c959f", "confirmation": "#1f6feb", "confirmed": "#cf222e"}
 
 

@@ -42,12 +42,12 @@ from sklearn.model_selection import GroupShuffleSplit
 
 from data.errors import ConfigError
 from data.scan import parse_patient_id
+from data.labels import CLASSES
 from stats._table import JsonFields, jsonable, numeric_column, require_columns, validate_outcomes
 from stats.intervals import wilson_interval
 from stats.multiplicity import holm
 from stats.slice_features import DEFAULT_QUALITY, FeatureTable, describe, slice_features
 
-CLASSES = ("NORMAL", "PNEUMONIA")
 ERROR_OUTCOMES = ("FP", "FN")
 
 

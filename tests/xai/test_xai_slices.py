@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stats"))
 from test_stats_slices import synthetic_table  # noqa: E402
 
 from data.errors import ConfigError  # noqa: E402
+from data.labels import safe_name  # noqa: E402
 from figures.slices import slices_sections  # noqa: E402
 from xai.checks import ChecksConfig  # noqa: E402
 from xai.slice_counterfactual import move_property, natural_difference, slice_counterfactual  # noqa: E402
@@ -111,7 +112,7 @@ def test_run_slices_writes_tables_and_a_report_section(tmp_path):
     (out / "panels" / f"{first.replace('/', '__')}.png").write_bytes(b"png")
     [(title, body)] = slices_sections(out)
     assert "Error slices" in title and record["headline"][:40] in body.replace("&#x27;", "'")
-    assert "Confirmed:" in body and f'href="panels/{first.replace("/", "__")}.png"' in body
+    assert "Confirmed:" in body and f'href="panels/{safe_name(first)}.png"' in body
     assert (out / "figures" / "slices.png").stat().st_size > 1000
 
 
