@@ -41,7 +41,7 @@ from captum.attr import IntegratedGradients
 
 from data.cache import load_resized
 from training.predict import load_run, to_model_input
-from training.train import resolve_device
+from training.device import resolve_device
 from xai.integrated_gradients import integrated_gradients, make_baseline
 from xai.models_util import BinaryLogOdds
 

@@ -23,7 +23,8 @@ from data.scan import scan_dataset
 from training.backbones import IMAGENET_MEAN, IMAGENET_STD, build_classifier, imagenet_backbone
 from training.config import TrainConfig, bundled_sample
 from training.predict import to_model_input
-from training.train import fit, resolve_device
+from training.trainer import fit
+from training.device import resolve_device
 
 
 def plain_loop(pixels: np.ndarray, labels: np.ndarray, cfg: TrainConfig, device: str, epochs: int) -> float:

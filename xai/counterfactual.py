@@ -53,7 +53,7 @@ from stats.bootstrap import bootstrap_mean_ci
 from stats.equivalence import tost_paired
 from stats.intervals import wilson_interval
 from training.predict import load_run, predict_proba
-from training.train import resolve_device
+from training.device import resolve_device
 from xai.interventions import INTERVENTIONS, TEXTURE_SHAPE, _patch_grid, apply, feather, shuffle_coverage
 from xai.lungs import lung_mask
 

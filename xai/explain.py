@@ -31,7 +31,7 @@ from data.join import join_on_image_id
 from data.labels import CLASS_INDEX, THRESHOLD, safe_name
 from quality.batch import measure_image
 from quality.metrics import BOUNDING_BOX_METRICS, QUALITY_COLUMNS
-from training.train import resolve_device
+from training.device import resolve_device
 from training.predict import LoadedRun, load_run, predict_proba, resolve_run, to_model_input
 from xai.gradcam import gradcam_maps
 from xai.integrated_gradients import BASELINES, integrated_gradients, make_baseline
@@ -148,7 +148,7 @@ def ensure_run(cfg: ExplainConfig) -> Path:
         if not (cfg.train_if_missing and Path(cfg.run) == Path("runs/latest")):
             raise
     from training.config import demo_config
-    from training.train import summary, train
+    from training.trainer import summary, train
 
     train_cfg = demo_config(device=cfg.device, cache_dir=cfg.cache_dir, workers=cfg.workers)
     print(f"No run found at {cfg.run}: training the demo model on the bundled sample ({train_cfg.data}; "

@@ -76,7 +76,7 @@ def _counterfactuals(out_dir: Path, table: pd.DataFrame, result: SliceResult, cf
         return checks
     from data.cache import load_resized
     from training.predict import load_run
-    from training.train import resolve_device
+    from training.device import resolve_device
 
     config = json.loads((out_dir / "config.json").read_text())
     run = load_run(config["resolved_run"])

@@ -10,7 +10,8 @@ import pytest
 from data.errors import ConfigError
 from training.config import TrainConfig, bundled_sample
 from training.predict import PREDICTION_COLUMNS, load_run, resolve_run
-from training.train import main, parse_args, train
+from training.trainer import train
+from training.train import main, parse_args
 
 
 @pytest.fixture(autouse=True)

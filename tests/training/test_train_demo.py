@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from training.config import TrainConfig, demo_config
-from training.train import make_dataloaders, parse_args, train_batch_size
+from training.trainer import make_dataloaders, train_batch_size
+from training.train import parse_args
 
 
 @pytest.mark.parametrize("n,bs", [(240, 64), (100, 64), (65, 64), (129, 64), (5, 64), (3, 2), (1, 64)])

@@ -9,7 +9,7 @@ import pytest
 
 from data.errors import ConfigError
 from training.config import TrainConfig, bundled_sample
-from training.train import train
+from training.trainer import train
 from xai.explain import ExplainConfig, explain, main, safe_name
 
 
