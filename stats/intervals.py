@@ -74,3 +74,12 @@ def format_metric(m: dict, percent: bool = True) -> str:
     elif "n" in m:
         text += f" (n={m['n']})"
     return text
+
+
+def split_size_warning(split: str, n: int) -> str | None:
+    """Warning text for a split too small for accuracy claims, or None."""
+    if n >= SMALL_SPLIT:
+        return None
+    low, high = wilson_interval(n // 2, n) if n else (0.0, 1.0)
+    return (f"split '{split}' has only {n} images: one image is {100.0 / max(n, 1):.2f} accuracy points and a "
+            f"95% Wilson interval is up to {100 * (high - low):.0f} points wide; do not rank models on it")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import shutil
 
-from data.audit import AuditConfig, main, run, split_size_warning
+from data.audit import main, run
+from data.auditing import AuditConfig
+from stats.intervals import split_size_warning
 from tests.conftest import make_tree
 
 
