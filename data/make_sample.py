@@ -16,40 +16,11 @@ import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from data.errors import ToolkitError
-from data.labels import CLASSES
+from data.sampling import FOLDER_OF_SPLIT, choose_sample
 from data.scan import scan_dataset
-
-FOLDER_OF_SPLIT = {"train": "train", "valid": "val", "test": "test"}
-
-
-def choose_sample(table: pd.DataFrame, train_per_class: int, test_per_class: int, seed: int) -> pd.DataFrame:
-    """Rows of the sample: all of ``valid``, then test and train draws, patient-disjoint across splits.
-
-    Args:
-        table: scan table of the full dataset.
-        train_per_class: images per class drawn from ``train``.
-        test_per_class: images per class drawn from ``test``.
-        seed: random seed.
-
-    Returns:
-        Subset of ``table`` (same columns).
-    """
-    rng = np.random.default_rng(seed)
-    chosen = [table[table["split"] == "valid"]]
-    used = set(chosen[0]["patient_id"])
-    for split, per_class in (("test", test_per_class), ("train", train_per_class)):
-        for label in CLASSES:
-            pool = table[(table["split"] == split) & (table["label"] == label) & ~table["patient_id"].isin(used)]
-            # one image per patient keeps the sample diverse
-            pool = pool.groupby("patient_id", sort=True).head(1)
-            take = pool.iloc[rng.permutation(len(pool))[:per_class]]
-            chosen.append(take)
-        used |= set(pd.concat(chosen[-2:])["patient_id"])
-    return pd.concat(chosen).sort_values("image_id", ignore_index=True)
 
 
 def main(argv: list[str] | None = None) -> int:
