@@ -18,7 +18,7 @@ from pathlib import Path
 
 from stats.slices import SliceConfig
 from training.predict import resolve_run
-from xai.slices import SlicesStepConfig, run_slices
+from xai.slice_step import SlicesStepConfig, run_slices
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ Each check writes its tables next to the explain outputs, where the report step
 - ``counterfactual/`` (:mod:`xai.counterfactual`): interventions on correct images;
 - ``sanity.csv`` and ``sanity_maps.npz`` (:mod:`xai.sanity`): cascading randomisation;
 - ``faithfulness.csv`` and ``faithfulness_curves.npz`` (:mod:`xai.faithfulness`);
-- ``slices.csv`` and ``slices.json`` (:mod:`xai.slices`): error slices confirmed on held-out images.
+- ``slices.csv`` and ``slices.json`` (:mod:`xai.slice_step`): error slices confirmed on held-out images.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ class ChecksConfig:
             deletion / blurred-canvas insertion).
         faithfulness_limit: at most this many explained images (ROAD costs one sparse
             solve per image, map and removed share; None = all).
-        slices: error-slice search (:mod:`xai.slices`): ``on``, ``off``, or ``auto`` = only on
-            splits of at least ``xai.slices.AUTO_MIN_IMAGES`` images.
+        slices: error-slice search (:mod:`xai.slice_step`): ``on``, ``off``, or ``auto`` = only on
+            splits of at least ``xai.slice_step.AUTO_MIN_IMAGES`` images.
         data, split, device, seed, n_boot, cache_dir, workers: as in the explain step.
     """
 
@@ -114,7 +114,7 @@ def run_checks(out_dir: str | Path, run_dir: str | Path, cfg: ChecksConfig) -> d
                             **{f"{m}__{k}": v for m, c in mean_curves(curves).items() for k, v in c.items()})
         done["faithfulness"] = int(table["image_id"].nunique())
     if cfg.slices == "on" or (cfg.slices == "auto" and _slices_by_default(out_dir)):
-        from xai.slices import SlicesStepConfig, run_slices
+        from xai.slice_step import SlicesStepConfig, run_slices
         from stats.slices import SliceConfig
 
         record = run_slices(out_dir, SlicesStepConfig(search=SliceConfig(seed=cfg.seed), data=cfg.data,
@@ -126,11 +126,11 @@ def run_checks(out_dir: str | Path, run_dir: str | Path, cfg: ChecksConfig) -> d
 
 def _slices_by_default(out_dir: Path) -> bool:
     """The slice step runs by default on a split of at least ``AUTO_MIN_IMAGES`` fully tabulated images."""
-    from xai.slices import AUTO_MIN_IMAGES, split_size
+    from xai.slice_step import AUTO_MIN_IMAGES, split_size
 
     config_path = out_dir / "config.json"
     if config_path.is_file():
         config = json.loads(config_path.read_text())
         if config.get("limit") is not None or not config.get("reference", True):
-            return False  # the table lacks images of the split (see xai.slices.check_complete)
+            return False  # the table lacks images of the split (see xai.slice_step.check_complete)
     return split_size(out_dir) >= AUTO_MIN_IMAGES

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from data.errors import ConfigError
-from training.config import TrainConfig, bundled_sample
+from training.config import TrainConfig
 from training.trainer import train
 from xai.explain import ExplainConfig, explain, main, safe_name
 

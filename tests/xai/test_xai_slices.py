@@ -21,7 +21,8 @@ from data.labels import safe_name  # noqa: E402
 from figures.slices import slices_sections  # noqa: E402
 from xai.checks import ChecksConfig  # noqa: E402
 from xai.slice_counterfactual import move_property, natural_difference, slice_counterfactual  # noqa: E402
-from xai.slices import SlicesStepConfig, main, run_slices  # noqa: E402
+from xai.slice_step import SlicesStepConfig, run_slices
+from xai.slices import main
 
 MEAN, STD = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
 
