@@ -23,7 +23,7 @@ import time
 import torch
 
 from data.errors import ToolkitError
-from xai.counterfactual import CounterfactualConfig, run_counterfactuals
+from xai.sweeps import CounterfactualConfig, run_counterfactuals
 
 GOAL_SECONDS = 15 * 60
 

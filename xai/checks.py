@@ -78,7 +78,7 @@ def run_checks(out_dir: str | Path, run_dir: str | Path, cfg: ChecksConfig) -> d
     out_dir = Path(out_dir)
     done: dict = {}
     if cfg.counterfactuals:
-        from xai.counterfactual import CounterfactualConfig, run_counterfactuals
+        from xai.sweeps import CounterfactualConfig, run_counterfactuals
 
         result = run_counterfactuals(CounterfactualConfig(
             run=str(run_dir), data=cfg.data, split=cfg.split, per_class=cfg.cf_per_class, seed=cfg.seed,

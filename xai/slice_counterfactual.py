@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 
 from data.errors import ConfigError
+from data.labels import THRESHOLD
 from quality import metrics as qm
 from stats._table import JsonFields
 from stats.bootstrap import bootstrap_mean_ci
 from stats.intervals import wilson_interval
 from training.predict import predict_proba
-from xai.counterfactual import THRESHOLD
 from xai.interventions import gamma, gaussian_blur, scale_contrast
 
 #: property -> (intervention name, function(image, strength), strength grid, direction the grid moves it).

@@ -15,9 +15,8 @@ import training.predict as predict_module
 from data.errors import ConfigError
 from training.backbones import IMAGENET_MEAN, IMAGENET_STD
 from training.predict import outcome_table, predict_proba
-from xai.counterfactual import (N_MATCHED_DRAWS, CounterfactualConfig, Variant, analyse_sweep, headline_comparison,
-                                main, matched_outside_mask, plan_variants, region_comparison, run_counterfactuals,
-                                summarise, sweep, texture_vs_shape, verdict)
+from xai.sweeps import N_MATCHED_DRAWS, CounterfactualConfig, Variant, analyse_sweep, headline_comparison, matched_outside_mask, plan_variants, region_comparison, run_counterfactuals, summarise, sweep, texture_vs_shape, verdict
+from xai.counterfactual import main
 from xai.interventions import INTERVENTIONS, TEXTURE_SHAPE
 from helpers import PixelValue, RegionMeanModel
 
@@ -386,7 +385,7 @@ def test_config_validation(kwargs):
 
 
 def test_summary_counts_images_not_draws(chest_phantom):
-    from xai.counterfactual import collapse_draws
+    from xai.sweeps import collapse_draws
 
     images, lungs = _films(chest_phantom, n=4)
     model = RegionMeanModel(~lungs[0], k=20, c=_mean_outside(images, lungs)).eval()
