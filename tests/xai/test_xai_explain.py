@@ -10,7 +10,9 @@ import pytest
 from data.errors import ConfigError
 from training.config import TrainConfig
 from training.trainer import train
-from xai.explain import ExplainConfig, explain, main, safe_name
+from xai.pipeline import ExplainConfig, explain
+from data.labels import safe_name
+from xai.explain import main
 
 
 @pytest.fixture(scope="module")

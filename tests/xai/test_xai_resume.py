@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 import torch
 
-import xai.explain as explain_mod
+import xai.pipeline as explain_mod
 from training.backbones import IMAGENET_MEAN, IMAGENET_STD, build_untrained_classifier
 from training.config import bundled_sample
 from training.predict import outcome_table
-from xai.explain import ExplainConfig, explain
+from xai.pipeline import ExplainConfig, explain
 from xai.resume import atomic_write_csv, read_valid_rows, row_keys
 
 SIZE = 32
