@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from data.cache import load_resized
 from data.errors import ConfigError
-from quality.measure import measure_image
+from quality.batch import measure_image
 from training.predict import LoadedRun, to_model_input
 from xai.gradcam import gradcam_maps
 from xai.lungs import lung_mask
