@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data.layout import explain_layout
 from data.errors import ConfigError
 from training.predict import load_run
 
@@ -83,11 +84,11 @@ def run_checks(out_dir: str | Path, run_dir: str | Path, cfg: ChecksConfig) -> d
         result = run_counterfactuals(CounterfactualConfig(
             run=str(run_dir), data=cfg.data, split=cfg.split, per_class=cfg.cf_per_class, seed=cfg.seed,
             device=cfg.device, n_boot=cfg.n_boot, cache_dir=cfg.cache_dir, workers=cfg.workers,
-            out=str(out_dir / "counterfactual")))
+            out=str(explain_layout(out_dir).counterfactual.root)))
         done["counterfactual"] = result["verdict"]["headline"]
     if cfg.sanity_images or cfg.faithfulness:
         run = load_run(run_dir)
-        config_path = out_dir / "config.json"
+        config_path = explain_layout(out_dir).config
         explained = json.loads(config_path.read_text()).get("methods") if config_path.is_file() else None
         methods = tuple(m for m in (explained or ("gradcam", "ig")) if m in ("gradcam", "ig"))
     if cfg.sanity_images:
@@ -95,9 +96,9 @@ def run_checks(out_dir: str | Path, run_dir: str | Path, cfg: ChecksConfig) -> d
 
         frame, maps, saved = sanity_from_explain(out_dir, run.model, run.mean, run.std,
                                                  n_images=cfg.sanity_images, seed=cfg.seed, methods=methods)
-        frame.to_csv(out_dir / "sanity.csv", index=False)
-        (out_dir / "sanity_excluded.json").write_text(json.dumps(saved["excluded"]))
-        np.savez_compressed(out_dir / "sanity_maps.npz", image=saved["images"][0],
+        frame.to_csv(explain_layout(out_dir).sanity, index=False)
+        explain_layout(out_dir).sanity_excluded.write_text(json.dumps(saved["excluded"]))
+        np.savez_compressed(explain_layout(out_dir).sanity_maps, image=saved["images"][0],
                             **{m: np.stack([step[0] for step in maps[m]]) for m in maps})
         verdict = sanity_verdict(frame)
         done["sanity"] = {m: status.upper() for m, status in zip(verdict["method"], verdict["status"])}
@@ -108,9 +109,9 @@ def run_checks(out_dir: str | Path, run_dir: str | Path, cfg: ChecksConfig) -> d
                                                   return_curves=True, measure=cfg.faithfulness_measure,
                                                   methods=methods,
                                                   limit=cfg.faithfulness_limit)
-        table.to_csv(out_dir / "faithfulness.csv", index=False)
-        (out_dir / "faithfulness_excluded.json").write_text(json.dumps(table.attrs.get("excluded", {})))
-        np.savez_compressed(out_dir / "faithfulness_curves.npz",
+        table.to_csv(explain_layout(out_dir).faithfulness, index=False)
+        explain_layout(out_dir).faithfulness_excluded.write_text(json.dumps(table.attrs.get("excluded", {})))
+        np.savez_compressed(explain_layout(out_dir).faithfulness_curves,
                             **{f"{m}__{k}": v for m, c in mean_curves(curves).items() for k, v in c.items()})
         done["faithfulness"] = int(table["image_id"].nunique())
     if cfg.slices == "on" or (cfg.slices == "auto" and _slices_by_default(out_dir)):
@@ -128,7 +129,7 @@ def _slices_by_default(out_dir: Path) -> bool:
     """The slice step runs by default on a split of at least ``AUTO_MIN_IMAGES`` fully tabulated images."""
     from xai.slice_step import AUTO_MIN_IMAGES, split_size
 
-    config_path = out_dir / "config.json"
+    config_path = explain_layout(out_dir).config
     if config_path.is_file():
         config = json.loads(config_path.read_text())
         if config.get("limit") is not None or not config.get("reference", True):

@@ -23,6 +23,7 @@ from data.cache import load_resized
 from data.errors import ConfigError, ToolkitError
 from data.join import join_on_image_id
 from data.labels import CLASS_INDEX, THRESHOLD, safe_name
+from data.layout import explain_layout, run_layout
 from quality.batch import measure_image
 from quality.metrics import BOUNDING_BOX_METRICS, QUALITY_COLUMNS
 from training.device import resolve_device
@@ -311,8 +312,8 @@ def explain_resumable(run: LoadedRun, cfg: ExplainConfig, out: Path, wanted: pd.
         (the saliency table as written, number of images computed now).
     """
     config = asdict(cfg)
-    keys = row_keys(config, METHODS, file_digest(run.run_dir / "model.pth"), run.size)
-    saliency_path = out / "saliency.csv"
+    keys = row_keys(config, METHODS, file_digest(run_layout(run.run_dir).model), run.size)
+    saliency_path = explain_layout(out).saliency
     previous = None if cfg.force else read_valid_rows(saliency_path, keys)
     ids = wanted["image_id"].tolist()
     full = wanted["image_id"].isin(full_ids).to_numpy()
@@ -403,14 +404,15 @@ def explain(cfg: ExplainConfig) -> ExplainResult:
     t_start = time.perf_counter()
     run_dir = resolve_run(cfg.run)
     run = load_run(run_dir)
-    predictions = pd.read_csv(run_dir / "predictions.csv")
+    predictions = pd.read_csv(run_layout(run_dir).predictions)
     rows = _select_rows(cfg, predictions)
     root = _data_root(cfg, run, rows)
     device = resolve_device(cfg.device)
-    out = run_dir / "explain" / cfg.split
-    (out / "maps").mkdir(parents=True, exist_ok=True)
-    changed = stale_settings(out / "config.json", asdict(cfg), RESUME_SETTINGS)  # before it is overwritten
-    (out / "config.json").write_text(json.dumps({**asdict(cfg), "methods": list(cfg.methods),
+    layout = run_layout(run_dir).explain(cfg.split)
+    out = layout.root
+    layout.maps_dir.mkdir(parents=True, exist_ok=True)
+    changed = stale_settings(layout.config, asdict(cfg), RESUME_SETTINGS)  # before it is overwritten
+    layout.config.write_text(json.dumps({**asdict(cfg), "methods": list(cfg.methods),
                                                  "resolved_run": str(run_dir), "resolved_data": str(root),
                                                  "device_used": device, "analysis_size": run.size}, indent=2))
     warnings: list[str] = []
@@ -446,7 +448,7 @@ def explain(cfg: ExplainConfig) -> ExplainResult:
     masks = [lung_mask(img) for img in tqdm(images, desc="lung fields", unit="img")]
     quality = pd.DataFrame(_quality_rows(images, masks))
     quality.insert(0, "image_id", wanted["image_id"].values)
-    quality.to_csv(out / "quality.csv", index=False)
+    quality.to_csv(layout.quality, index=False)
     seconds["lungs_quality"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -464,12 +466,12 @@ def explain(cfg: ExplainConfig) -> ExplainResult:
         wide = blank_unconverged_ig(wide, cfg.ig_tol)
     table = join_on_image_id(table, wide, left_name="predictions", right_name="saliency", how="left")
     table["explained"] = table["image_id"].isin(full_ids)
-    table.to_csv(out / "table.csv", index=False)
+    table.to_csv(layout.table, index=False)
     t0 = time.perf_counter()
     context = error_context_pool(cfg, run, predictions, table, out, device, warnings)
     seconds["context_pool"] = time.perf_counter() - t0
     seconds["total"] = time.perf_counter() - t_start
-    (out / "explain.json").write_text(json.dumps({"seconds": seconds, "warnings": warnings,
+    layout.explain_info.write_text(json.dumps({"seconds": seconds, "warnings": warnings,
                                                   "n_images": len(wanted), "n_errors": int(is_error.sum()),
                                                   "n_explained_now": n_now, "context_pool": context},
                                                  indent=2))

@@ -18,6 +18,7 @@ from data.cache import load_resized
 from data.errors import ConfigError
 from data.jsonsafe import jsonable
 from data.labels import CLASSES, THRESHOLD
+from data.layout import CounterfactualLayout, run_layout
 from quality import metrics as qm
 from stats.bootstrap import bootstrap_mean_ci
 from stats.equivalence import tost_paired
@@ -892,7 +893,7 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 
 def output_dir(cfg: CounterfactualConfig, run_dir: Path) -> Path:
     """``cfg.out`` or ``<run>/explain/<split>/counterfactual``."""
-    return Path(cfg.out) if cfg.out else run_dir / "explain" / cfg.split / "counterfactual"
+    return Path(cfg.out) if cfg.out else run_layout(run_dir).explain(cfg.split).counterfactual.root
 
 
 def run_counterfactuals(cfg: CounterfactualConfig, *, progress: bool = True) -> dict:
@@ -918,12 +919,13 @@ def run_counterfactuals(cfg: CounterfactualConfig, *, progress: bool = True) -> 
     device = resolve_device(cfg.device)
     # channels_last is ~1.5-2x faster for ResNets on CPU and gives the same outputs (to float rounding).
     model = copy.deepcopy(run.model).eval().to(device=device, memory_format=torch.channels_last)
-    rows = _split_rows(pd.read_csv(run.run_dir / "predictions.csv"), cfg.split)
+    rows = _split_rows(pd.read_csv(run_layout(run.run_dir).predictions), cfg.split)
     root = _data_root(cfg, run.info, list(rows.loc[rows["correct"].astype(bool), "path"]))
     out = output_dir(cfg, run.run_dir)
     out.mkdir(parents=True, exist_ok=True)
+    files = CounterfactualLayout(out)
     variants = plan_variants(cfg.interventions, cfg.regions, cfg.texture_shape)
-    (out / "config.json").write_text(json.dumps(jsonable({
+    files.config.write_text(json.dumps(jsonable({
         **asdict(cfg), "resolved_run": str(run.run_dir), "resolved_data": str(root), "device_used": device,
         "analysis_size": run.size, "threshold": THRESHOLD,
         "strengths": {k: v[1] for k, v in INTERVENTIONS.items() if k in cfg.interventions},
@@ -946,10 +948,10 @@ def run_counterfactuals(cfg: CounterfactualConfig, *, progress: bool = True) -> 
     summary, comparison, texture, judged = (stats[k] for k in ("summary", "comparison", "texture_shape", "verdict"))
     seconds["statistics"] = time.perf_counter() - t0
 
-    per_image.to_csv(out / "per_image.csv", index=False)
-    summary.to_csv(out / "summary.csv", index=False)
-    comparison.to_csv(out / "comparison.csv", index=False)
-    pd.DataFrame(texture["rows"]).to_csv(out / "texture_shape.csv", index=False)
+    per_image.to_csv(files.per_image, index=False)
+    summary.to_csv(files.summary, index=False)
+    comparison.to_csv(files.comparison, index=False)
+    pd.DataFrame(texture["rows"]).to_csv(files.texture_shape, index=False)
     result = {
         "out_dir": str(out), "run_dir": str(run.run_dir), "split": cfg.split, "arch": run.arch,
         "analysis_size": run.size, "device": device,
@@ -959,19 +961,20 @@ def run_counterfactuals(cfg: CounterfactualConfig, *, progress: bool = True) -> 
         "warnings": warnings, "verdict": judged, "texture_shape": texture,
         "comparison": _records(comparison), "summary": _records(summary),
         "notes": {"regions": REGION_NOTE, "texture_shape": TEXTURE_SHAPE_NOTE},
-        "files": {"per_image": "per_image.csv", "summary": "summary.csv", "comparison": "comparison.csv",
-                  "texture_shape": "texture_shape.csv", "config": "config.json", "json": "counterfactual.json"},
+        "files": {"per_image": files.per_image.name, "summary": files.summary.name,
+                  "comparison": files.comparison.name, "texture_shape": files.texture_shape.name,
+                  "config": files.config.name, "json": files.result.name},
         "figures": {},
     }
     seconds["total"] = time.perf_counter() - t_start
     result["seconds"] = seconds
-    (out / "counterfactual.json").write_text(json.dumps(jsonable(result), indent=2, allow_nan=False))
+    files.result.write_text(json.dumps(jsonable(result), indent=2, allow_nan=False))
     return jsonable(result)
 
 
 def load_result(out_dir: str | Path) -> dict:
     """Read ``counterfactual.json`` of a finished run (for the report)."""
-    path = Path(out_dir) / "counterfactual.json"
+    path = CounterfactualLayout(Path(out_dir)).result
     if not path.is_file():
         raise ConfigError(f"no counterfactual results at {path}; run python -m xai.counterfactual first")
     return json.loads(path.read_text())
