@@ -202,6 +202,33 @@ def _blank_implausible_lungs(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def evaluation_set_sections(config: dict, run_dir: Path) -> list[tuple[str, str]]:
+    """For a named evaluation set: what the set is (name, root, layout, size) and, when it ran, the shift section."""
+    info = config.get("evaluation_set")
+    if not info:
+        return []
+    import html
+
+    counts = ", ".join(f"{k}: {v}" for k, v in (info.get("n_by_label") or {}).items())
+    body = (f"<p>Evaluation set <b>{html.escape(info['name'])}</b>: {info['n_images']} films ({html.escape(counts)}) "
+            f"from <code>{html.escape(info['root'])}</code> ({html.escape(info['layout'])} layout"
+            f"{', subsets ' + ', '.join(info['subsets']) if info.get('subsets') else ''}), predicted by this run "
+            f"at {info.get('model_size')} px on {html.escape(str(info.get('created')))}. The run's own "
+            "predictions are untouched; this set's are in <code>eval/" + html.escape(info['name']) +
+            "/predictions.csv</code>.</p>")
+    sections = [("Evaluation set", body)]
+    shift_dir = run_dir / "eval" / info["name"] / "shift"
+    if (shift_dir / "shift.json").is_file():
+        from figures.shift_plots import shift_section
+
+        sections.append(shift_section(shift_dir))
+    else:
+        sections.append(("Domain shift", "<p class=\"note\">Not analysed: run <code>python -m xai.shift --run "
+                         f"{html.escape(str(run_dir))} --split {html.escape(info['name'])}</code> (needs the "
+                         "training images, or --shift-reference ROOT).</p>"))
+    return sections
+
+
 def draw_panels(out_dir: Path, table: pd.DataFrame, config: dict, force: bool = False,
                 warnings: list[str] | None = None, context: dict | None = None) -> pd.DataFrame:
     """One panel per explained image with maps; returns rows for the gallery."""
@@ -291,6 +318,7 @@ def write_investigation(out_dir: str | Path, *, n_boot: int = 2000, seed: int = 
         top_percents=LOCALISATION_TOP_PERCENTS))
     extra_sections += natural_dose_sections(out_dir, stats_table, n_boot=n_boot, seed=seed)
     extra_sections += error_slice_sections(out_dir)
+    extra_sections = evaluation_set_sections(config, run_dir) + extra_sections
     model_check, context = model_and_context(out_dir, table, run_dir, split, split_metrics)
     if model_check and model_check["no_better_than_chance"]:
         panel_warnings = ["model no better than chance (see the report)"] + panel_warnings
@@ -307,6 +335,7 @@ def write_investigation(out_dir: str | Path, *, n_boot: int = 2000, seed: int = 
                  "dose_response": "figures/dose_response.png", "localisation": "figures/localisation.png"},
         gallery="index.html",
         tables={"table": "table.csv", "saliency": "saliency.csv", "quality": "quality.csv"},
-        title=f"Why does {run_info['config']['arch']} fail on the {split} split?",
+        title=(f"Why does {run_info['config']['arch']} fail on the {split} split?" if not config.get("evaluation_set")
+               else f"Why does {run_info['config']['arch']} fail on evaluation set '{split}'?"),
         extra_sections=extra_sections, model_check=model_check, context=context)
     return {"html": paths["html"], "md": paths["md"], "json": paths["json"], "gallery": gallery}

@@ -52,6 +52,7 @@ from quality import metrics as qm
 from stats.bootstrap import bootstrap_mean_ci
 from stats.equivalence import tost_paired
 from stats.intervals import wilson_interval
+from training.evalsets import check_split, require_labels, split_predictions
 from training.predict import load_run, predict_proba
 from training.train import resolve_device
 from xai.interventions import INTERVENTIONS, TEXTURE_SHAPE, _patch_grid, apply, feather, shuffle_coverage
@@ -111,7 +112,7 @@ class CounterfactualConfig:
     Attributes:
         run: run folder or ``runs/latest`` pointer.
         data: dataset root (None: the root recorded in the run).
-        split: ``valid`` or ``test``.
+        split: ``valid``, ``test`` or the name of an evaluation set (``training.evaluate``).
         per_class: most correctly classified images per true class, >= 1.
         regions: subset of ``whole``, ``lungs``, ``outside``.
         interventions: names from :data:`xai.interventions.INTERVENTIONS`.
@@ -152,8 +153,7 @@ class CounterfactualConfig:
     headline: tuple = HEADLINE
 
     def __post_init__(self):
-        if self.split not in ("valid", "test"):
-            raise ConfigError(f"--split must be valid or test, got {self.split!r}")
+        check_split(self.split)
         if int(self.per_class) < 1:
             raise ConfigError(f"--per-class must be >= 1, got {self.per_class}")
         bad = [r for r in self.regions if r not in REGIONS]
@@ -820,14 +820,6 @@ def analyse_sweep(per_image: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0,
 
 # ----------------------------------------------------------------------------- the command
 
-def _split_rows(predictions: pd.DataFrame, split: str) -> pd.DataFrame:
-    rows = predictions[predictions["split"] == split].reset_index(drop=True)
-    if rows.empty:
-        have = ", ".join(sorted(predictions["split"].unique()))
-        raise ConfigError(f"the run never predicted split '{split}' (it has: {have})")
-    return rows
-
-
 def candidate_order(rows: pd.DataFrame, seed: int) -> dict[str, pd.DataFrame]:
     """Correctly classified rows of each class in a seeded random order (the sampling order).
 
@@ -937,8 +929,10 @@ def run_counterfactuals(cfg: CounterfactualConfig, *, progress: bool = True) -> 
     device = resolve_device(cfg.device)
     # channels_last is ~1.5-2x faster for ResNets on CPU and gives the same outputs (to float rounding).
     model = copy.deepcopy(run.model).eval().to(device=device, memory_format=torch.channels_last)
-    rows = _split_rows(pd.read_csv(run.run_dir / "predictions.csv"), cfg.split)
-    root = _data_root(cfg, run.info, list(rows.loc[rows["correct"].astype(bool), "path"]))
+    rows, set_root = split_predictions(run.run_dir, cfg.split)  # the run's valid/test or a named set
+    require_labels(rows, cfg.split, "the counterfactual sweep (correctly classified images)")
+    root = _data_root(cfg, {"data_root": str(set_root)} if set_root and not cfg.data else run.info,
+                      list(rows.loc[rows["correct"].astype(bool), "path"]))
     out = output_dir(cfg, run.run_dir)
     out.mkdir(parents=True, exist_ok=True)
     variants = plan_variants(cfg.interventions, cfg.regions, cfg.texture_shape)
@@ -1005,7 +999,7 @@ def parse_args(argv: list[str] | None = None) -> CounterfactualConfig:
     p = argparse.ArgumentParser(prog="python -m xai.counterfactual", description=__doc__.splitlines()[0])
     p.add_argument("--run", default="runs/latest", help="run folder (default runs/latest)")
     p.add_argument("--data", default=None, help="dataset root (default: the run's data)")
-    p.add_argument("--split", default="test", help="valid | test (default test)")
+    p.add_argument("--split", default="test", help="valid | test | an evaluation set name (default test)")
     p.add_argument("--per-class", type=int, default=100, help="correct images per true class (default 100)")
     p.add_argument("--regions", default=",".join(REGIONS), help="comma-separated: whole,lungs,outside")
     p.add_argument("--interventions", default=",".join(INTERVENTIONS),

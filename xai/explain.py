@@ -32,11 +32,12 @@ from data.labels import CLASS_INDEX, THRESHOLD, safe_name
 from quality.measure import measure_image
 from quality.metrics import BOUNDING_BOX_METRICS, QUALITY_COLUMNS
 from training.train import resolve_device
+from training.evalsets import check_split, require_labels, set_info, split_predictions
 from training.predict import LoadedRun, load_run, predict_proba, resolve_run, to_model_input
 from xai.gradcam import gradcam_maps
 from xai.integrated_gradients import BASELINES, integrated_gradients, make_baseline
 from xai.lungs import lung_mask
-from xai.models_util import BinaryLogOdds, target_layer_for
+from xai.models_util import BinaryLogOdds, find_gradcam_layer
 from xai.checks import ChecksConfig, run_checks
 from xai.exclusions import blank_unconverged_ig
 from xai.resume import (KEY_COLUMN, atomic_savez, atomic_write_csv, file_digest, map_file_key, npz_key,
@@ -56,7 +57,7 @@ class ExplainConfig:
     Attributes:
         run: run folder or ``runs/latest`` pointer.
         data: dataset root (None: the root recorded in the run).
-        split: ``valid`` or ``test``.
+        split: ``valid``, ``test`` or the name of an evaluation set (``python -m training.evaluate``).
         only_errors: explain only misclassified images with both methods (correct
             images still get cheap Grad-CAM summaries unless ``reference`` is off).
         methods: subset of ``gradcam``, ``ig``.
@@ -83,6 +84,10 @@ class ExplainConfig:
         n_boot, seed: bootstrap resamples and seed of the statistics.
         context_pool: split of the run whose correct images place each error in
             context (percentiles per primary metric); ``none`` skips it.
+        gradcam_layer: submodule name Grad-CAM reads (None: found automatically).
+        shift: for an evaluation set, also run the domain-shift analysis (``xai.shift``)
+            against the training images when it has not run yet.
+        shift_reference: training-distribution images for that analysis (None: the run's train split).
     """
 
     run: str = "runs/latest"
@@ -106,10 +111,12 @@ class ExplainConfig:
     n_boot: int = 2000
     seed: int = 0
     context_pool: str = "test"
+    gradcam_layer: str | None = None
+    shift: bool = True
+    shift_reference: str | None = None
 
     def __post_init__(self):
-        if self.split not in ("valid", "test"):
-            raise ConfigError(f"--split must be valid or test, got {self.split!r}")
+        check_split(self.split)
         bad = [m for m in self.methods if m not in METHODS]
         if bad or not self.methods:
             raise ConfigError(f"--methods must be a comma-separated subset of {','.join(METHODS)}, got {self.methods}")
@@ -160,8 +167,8 @@ def ensure_run(cfg: ExplainConfig) -> Path:
     return run_dir
 
 
-def _data_root(cfg: ExplainConfig, run: LoadedRun, rows: pd.DataFrame) -> Path:
-    root = Path(cfg.data or run.info["data_root"]).expanduser()
+def _data_root(cfg: ExplainConfig, run: LoadedRun, rows: pd.DataFrame, set_root: Path | None = None) -> Path:
+    root = Path(cfg.data or set_root or run.info["data_root"]).expanduser()
     missing = [p for p in rows["path"] if not (root / p).is_file()]
     if missing:
         hint = "" if cfg.data else " (the data recorded in the run moved? pass --data ROOT)"
@@ -233,16 +240,19 @@ def _quality_rows(images: np.ndarray, masks: list) -> list[dict]:
 
 
 def _explain_batch(run: LoadedRun, images: np.ndarray, rows: pd.DataFrame, masks: list, methods,
-                   full: np.ndarray, cfg: ExplainConfig, device: str) -> tuple[list[dict], dict[str, np.ndarray]]:
+                   full: np.ndarray, cfg: ExplainConfig, device: str,
+                   layer=None) -> tuple[list[dict], dict[str, np.ndarray]]:
     """Saliency rows (image x method x explained class) and the panel maps of one batch.
 
     Every image is explained for its *wrong* class (the statistics compare the same
     question across groups: where is the evidence for the class an error predicts?).
     Fully explained images (``full``) also get the classes of ``cfg.target`` when
     those differ (the prediction of a correct image, or the truth of an error).
+    ``layer`` is the Grad-CAM layer (default: :func:`xai.models_util.find_gradcam_layer`).
     """
     model = run.model.to(device).eval()
-    layer = target_layer_for(model)
+    if layer is None and "gradcam" in methods:
+        layer, _ = find_gradcam_layer(model, cfg.gradcam_layer, size=run.size)
     model = BinaryLogOdds(model)  # explain the log-odds of the target class (see BinaryLogOdds)
     x = to_model_input(images, run.mean, run.std).to(device)
     wrong = target_classes(rows, "wrong")
@@ -312,7 +322,8 @@ def required_rows(rows: pd.DataFrame, full: np.ndarray, methods_of: list[list[st
 
 def explain_resumable(run: LoadedRun, cfg: ExplainConfig, out: Path, wanted: pd.DataFrame, images: np.ndarray,
                       pixels: np.ndarray, masks: list, full_ids: set, device: str, warnings: list[str],
-                      changed: list[str] | None = None) -> tuple[pd.DataFrame, int]:
+                      changed: list[str] | None = None, methods: tuple[str, ...] | None = None,
+                      layer=None) -> tuple[pd.DataFrame, int]:
     """Saliency rows and map files of ``wanted``, reusing what a previous run made under the same settings.
 
     An image is recomputed (all its methods) unless every row it needs exists with the
@@ -321,16 +332,20 @@ def explain_resumable(run: LoadedRun, cfg: ExplainConfig, out: Path, wanted: pd.
     (map files first, then ``saliency.csv``, both atomically), so an interrupted run
     resumes after its last finished batch. Rows no longer required are dropped.
 
+    ``methods`` (default ``cfg.methods``) are the methods that can run (no Grad-CAM for a
+    model it cannot explain); ``layer`` is the Grad-CAM layer.
+
     Returns:
         (the saliency table as written, number of images computed now).
     """
     config = asdict(cfg)
-    keys = row_keys(config, METHODS, file_digest(run.run_dir / "model.pth"), run.size)
+    methods = tuple(cfg.methods) if methods is None else tuple(methods)
+    keys = row_keys(config, METHODS, file_digest(run.model_file), run.size)
     saliency_path = out / "saliency.csv"
     previous = None if cfg.force else read_valid_rows(saliency_path, keys)
     ids = wanted["image_id"].tolist()
     full = wanted["image_id"].isin(full_ids).to_numpy()
-    methods_of = [list(cfg.methods) if f else ["gradcam"] for f in full]
+    methods_of = [list(methods) if f else (["gradcam"] if "gradcam" in methods else []) for f in full]
     need = required_rows(wanted, full, methods_of, cfg.target)
     npz_of = {i: out / "maps" / f"{safe_name(ids[i])}.npz" for i in range(len(ids)) if full[i]}
     npz_want = {i: map_file_key(keys, methods_of[i], panel_rule(cfg.target)) for i in npz_of}
@@ -355,12 +370,13 @@ def explain_resumable(run: LoadedRun, cfg: ExplainConfig, out: Path, wanted: pd.
     if previous is not None or todo:
         atomic_write_csv(_saliency_frame(kept), saliency_path)
     with tqdm(total=len(todo), desc=f"explain {cfg.split}", unit="img") as bar:
-        for methods in sorted({tuple(methods_of[i]) for i in todo}):
-            idx = [i for i in todo if tuple(methods_of[i]) == methods]
+        for group in sorted({tuple(methods_of[i]) for i in todo}):
+            idx = [i for i in todo if tuple(methods_of[i]) == group]
             for start in range(0, len(idx), BATCH):
                 part = idx[start:start + BATCH]
                 sal, maps = _explain_batch(run, images[part], wanted.iloc[part].reset_index(drop=True),
-                                           [masks[i] for i in part], list(methods), full[part], cfg, device)
+                                           [masks[i] for i in part], list(group), full[part], cfg, device,
+                                           layer=layer)
                 for k, i in enumerate(part):
                     if full[i]:
                         atomic_savez(npz_of[i], npz_want[i], image=pixels[i], lung_mask=masks[i].mask,
@@ -417,18 +433,30 @@ def explain(cfg: ExplainConfig) -> ExplainResult:
     t_start = time.perf_counter()
     run_dir = ensure_run(cfg)
     run = load_run(run_dir)
-    predictions = pd.read_csv(run_dir / "predictions.csv")
-    rows = _select_rows(cfg, predictions)
-    root = _data_root(cfg, run, rows)
+    rows, set_root = split_predictions(run_dir, cfg.split)  # the run's valid/test or a named evaluation set
+    # the run's own predictions (the per-error context pool); an imported run has none
+    predictions = (pd.read_csv(run_dir / "predictions.csv") if (run_dir / "predictions.csv").is_file()
+                   else pd.DataFrame(columns=["image_id", "path", "split", "label", "pred", "correct"]))
+    require_labels(rows, cfg.split, "explaining errors")
+    rows = _select_rows(cfg, rows)
+    root = _data_root(cfg, run, rows, set_root)
     device = resolve_device(cfg.device)
+    layer, layer_how = find_gradcam_layer(run.model.to(device), cfg.gradcam_layer, size=run.size)
     out = run_dir / "explain" / cfg.split
     (out / "maps").mkdir(parents=True, exist_ok=True)
     changed = stale_settings(out / "config.json", asdict(cfg), RESUME_SETTINGS)  # before it is overwritten
     (out / "config.json").write_text(json.dumps({**asdict(cfg), "methods": list(cfg.methods),
                                                  "resolved_run": str(run_dir), "resolved_data": str(root),
-                                                 "device_used": device, "analysis_size": run.size}, indent=2))
+                                                 "device_used": device, "analysis_size": run.size,
+                                                 "gradcam_layer_found": layer_how if layer is not None else None,
+                                                 "evaluation_set": set_info(run_dir, cfg.split)}, indent=2))
     warnings: list[str] = []
     seconds: dict[str, float] = {}
+    methods = tuple(cfg.methods)
+    if layer is None and "gradcam" in methods:
+        warnings.append(f"Grad-CAM cannot explain this model: {layer_how}; IG, quality and statistics are still "
+                        "computed (name a layer with --gradcam-layer)")
+        methods = tuple(m for m in methods if m != "gradcam")
 
     rows["error_confidence"] = error_confidence(rows)
     is_error = rows["outcome"].isin(["FP", "FN"])
@@ -465,12 +493,12 @@ def explain(cfg: ExplainConfig) -> ExplainResult:
 
     t0 = time.perf_counter()
     saliency, n_now = explain_resumable(run, cfg, out, wanted, images, pixels, masks, full_ids, device,
-                                        warnings, changed=changed)
+                                        warnings, changed=changed, methods=methods, layer=layer)
     seconds["saliency"] = time.perf_counter() - t0
 
     spine = wanted[["image_id", "path", "split", "label", "pred", "p_pneumonia", "p_recomputed", "correct",
                     "outcome", "error_confidence"]]
-    geometry = _geometry(root, spine)
+    geometry = _geometry(root, spine, set_name=cfg.split if set_root is not None else None)
     table = join_on_image_id(spine, geometry, left_name="predictions", right_name="geometry")
     table = join_on_image_id(table, quality, left_name="predictions", right_name="quality")
     wide = wide_saliency(saliency, wanted)
@@ -518,10 +546,22 @@ def error_context_pool(cfg: ExplainConfig, run: LoadedRun, predictions: pd.DataF
             "by_class": {str(k): int(v) for k, v in pool["label"].value_counts().sort_index().items()}}
 
 
-def _geometry(root: Path, spine: pd.DataFrame) -> pd.DataFrame:
-    """orig_width, orig_height, aspect_ratio and is_224_copy of each stored file (read from headers)."""
+def _geometry(root: Path, spine: pd.DataFrame, set_name: str | None = None) -> pd.DataFrame:
+    """orig_width, orig_height, aspect_ratio and is_224_copy of each stored file (read from headers).
+
+    ``set_name``: the rows are a named evaluation set whose root may have any layout.
+    """
     from data.scan import scan_dataset
 
+    if set_name is not None:
+        from data.layouts import scan_any_layout
+
+        scan = scan_any_layout(root, set_name=set_name)
+        scan = scan[scan["image_id"].isin(spine["image_id"])]
+        return pd.DataFrame({"image_id": scan["image_id"].values, "orig_width": scan["width"].values,
+                             "orig_height": scan["height"].values,
+                             "aspect_ratio": (scan["width"] / scan["height"]).values,
+                             "is_224_copy": ((scan["width"] == 224) & (scan["height"] == 224)).astype(float).values})
     splits = tuple(sorted(set(spine["split"])))
     scan = scan_dataset(root, splits=splits) if set(splits) <= {"train", "valid", "test"} else None
     if scan is None or not set(spine["image_id"]) <= set(scan["image_id"]):
@@ -540,7 +580,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChecksConfig, ExplainConf
     p = argparse.ArgumentParser(prog="python -m xai.explain", description=__doc__.splitlines()[0])
     p.add_argument("--run", default="runs/latest", help="run folder (default runs/latest; trained if missing)")
     p.add_argument("--data", default=None, help="dataset root (default: the run's data)")
-    p.add_argument("--split", default="valid", help="valid | test")
+    p.add_argument("--split", default="valid", help="valid | test | an evaluation set name (training.evaluate)")
+    p.add_argument("--gradcam-layer", default=None,
+                   help="submodule Grad-CAM reads, e.g. layer4 (default: found automatically)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--only-errors", dest="only_errors", action="store_true", default=True,
                        help="explain misclassified images (default)")
@@ -581,6 +623,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChecksConfig, ExplainConf
     beyond.add_argument("--slices", default="auto", choices=("auto", "on", "off"),
                         help="error slices confirmed on held-out images (xai.slices); auto: on for splits of "
                              ">= 200 images")
+    beyond.add_argument("--no-shift", dest="shift", action="store_false",
+                        help="evaluation sets: skip the domain-shift analysis against the training images")
+    beyond.add_argument("--shift-reference", default=None,
+                        help="training-distribution images for the shift analysis (default: the run's train split)")
     a = p.parse_args(argv)
     methods = tuple(m.strip() for m in a.methods.split(",") if m.strip())
     if a.faithfulness_images < 0:
@@ -599,7 +645,23 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChecksConfig, ExplainConf
                          ig_baseline=a.ig_baseline, target=a.target,
                          device=a.device, limit=a.limit, reference=a.reference, force=a.force, report=a.report,
                          cache_dir=a.cache_dir, workers=a.workers, n_boot=a.n_boot, seed=a.seed,
-                         context_pool=a.context_pool)
+                         context_pool=a.context_pool,
+                         gradcam_layer=a.gradcam_layer, shift=a.shift, shift_reference=a.shift_reference)
+
+
+def _shift_step(cfg: ExplainConfig, run_dir: Path) -> None:
+    """Run the domain-shift analysis of an evaluation set once (its section joins the report)."""
+    from xai.shift import ShiftConfig, run_shift
+
+    if (run_dir / "eval" / cfg.split / "shift" / "shift.json").is_file() and not cfg.force:
+        return
+    try:
+        result = run_shift(ShiftConfig(run=str(run_dir), split=cfg.split, reference=cfg.shift_reference,
+                                       device=cfg.device, cache_dir=cfg.cache_dir, workers=cfg.workers,
+                                       n_boot=cfg.n_boot, seed=cfg.seed))
+        print(f"shift: {result.verdict}")
+    except ConfigError as exc:  # e.g. an imported model with no known training images
+        print(f"note: no domain-shift section: {exc}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -611,6 +673,8 @@ def main(argv: list[str] | None = None) -> int:
         if checks.any:
             for name, headline in run_checks(result.out_dir, result.run_dir, checks).items():
                 print(f"{name}: {headline}")
+        if cfg.shift and cfg.split not in ("valid", "test"):
+            _shift_step(cfg, result.run_dir)
         if cfg.report:
             # The CLI is the composition root: figures (the last layer) draws panels and the report.
             from figures.confusion import draw_figure1
