@@ -8,11 +8,12 @@ Takes the :class:`xai.investigate.Investigation` the command computed and writes
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from data.layout import ExplainLayout
+from data.layout import ExplainLayout, run_layout
 from figures.confusion import confusion_counts, draw_confusion
 from figures.context import caption_context
 from figures.gallery import write_gallery
@@ -65,6 +66,33 @@ def natural_dose_sections(layout: ExplainLayout, doses: list | None) -> list[tup
 
     layout.counterfactual.natural_dose.write_text(json.dumps([d.to_dict() for d in doses], indent=2, allow_nan=False))
     return [natural_dose_section(doses)]
+
+
+def evaluation_set_sections(config: dict, run_dir: Path) -> list[tuple[str, str]]:
+    """For a named evaluation set: what the set is (name, root, layout, size) and, when it ran, the shift section."""
+    info = config.get("evaluation_set")
+    if not info:
+        return []
+    import html
+
+    counts = ", ".join(f"{k}: {v}" for k, v in (info.get("n_by_label") or {}).items())
+    body = (f"<p>Evaluation set <b>{html.escape(info['name'])}</b>: {info['n_images']} films ({html.escape(counts)}) "
+            f"from <code>{html.escape(info['root'])}</code> ({html.escape(info['layout'])} layout"
+            f"{', subsets ' + ', '.join(info['subsets']) if info.get('subsets') else ''}), predicted by this run "
+            f"at {info.get('model_size')} px on {html.escape(str(info.get('created')))}. The run's own "
+            "predictions are untouched; this set's are in <code>eval/" + html.escape(info['name']) +
+            "/predictions.csv</code>.</p>")
+    sections = [("Evaluation set", body)]
+    shift_dir = run_dir / "eval" / info["name"] / "shift"
+    if (shift_dir / "shift.json").is_file():
+        from figures.shift_plots import shift_section
+
+        sections.append(shift_section(shift_dir))
+    else:
+        sections.append(("Domain shift", "<p class=\"note\">Not analysed: run <code>python -m xai.shift --run "
+                         f"{html.escape(str(run_dir))} --split {html.escape(info['name'])}</code> (needs the "
+                         "training images, or --shift-reference ROOT).</p>"))
+    return sections
 
 
 def draw_panels(layout: ExplainLayout, table: pd.DataFrame, config: dict, force: bool = False,
@@ -130,7 +158,8 @@ def write_investigation(inv: Investigation, *, force: bool = False) -> dict:
 
     from figures.saliency_evidence import localisation_evidence_section
 
-    extra_sections = [localisation_evidence_section(inv.accounting, primary=PRIMARY_METRICS["saliency_outside_lungs"],
+    extra_sections = [*evaluation_set_sections(inv.config, run_layout(inv.config["resolved_run"]).root),
+                      localisation_evidence_section(inv.accounting, primary=PRIMARY_METRICS["saliency_outside_lungs"],
                                                     top_percents=LOCALISATION_TOP_PERCENTS),
                       *beyond_correlation_sections(inv), *natural_dose_sections(layout, inv.natural_doses),
                       *slices_sections(layout.root)]
@@ -147,6 +176,7 @@ def write_investigation(inv: Investigation, *, force: bool = False) -> dict:
         layout.root, analysis=analysis, run_info=run_summary, split_metrics=m, figures=rel,
         gallery=layout.gallery.name,
         tables={"table": layout.table.name, "saliency": layout.saliency.name, "quality": layout.quality.name},
-        title=f"Why does {inv.arch} fail on the {inv.split} split?",
+        title=(f"Why does {inv.arch} fail on the {inv.split} split?" if not inv.config.get("evaluation_set")
+               else f"Why does {inv.arch} fail on evaluation set '{inv.split}'?"),
         extra_sections=extra_sections, model_check=inv.model_check, context=inv.context)
     return {"html": paths["html"], "md": paths["md"], "json": paths["json"], "gallery": gallery}

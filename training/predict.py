@@ -44,6 +44,11 @@ class LoadedRun:
     std: tuple[float, float, float]
 
     @property
+    def model_file(self) -> Path:
+        """The weights file (``model.pth``; an imported run names its own in ``run.json``)."""
+        return self.run_dir / self.info.get("import", {}).get("model_file", "model.pth")
+
+    @property
     def arch(self) -> str:
         return self.info["config"]["arch"]
 
@@ -72,6 +77,11 @@ def load_run(path: str | Path) -> LoadedRun:
         std = tuple(info["normalisation"]["std"])
     except KeyError as exc:
         raise RunNotFoundError(f"{run_dir}/run.json lacks {exc}; was it written by this toolkit?") from exc
+    if "import" in info:  # a model this toolkit did not train (python -m training.import_model)
+        from training.imported import load_imported
+
+        model = load_imported(run_dir, info)
+        return LoadedRun(run_dir, info, model, size, mean, std)
     model = build_untrained_classifier(arch)
     try:
         state = torch.load(run_layout(run_dir).model, map_location="cpu", weights_only=True)

@@ -64,7 +64,7 @@ def context_pool(run: LoadedRun, rows: pd.DataFrame, root: Path, pool: str, *, d
     """
     folder = run.run_dir / "explain" / "context"
     folder.mkdir(parents=True, exist_ok=True)
-    key = {"version": POOL_VERSION, "model": file_digest(run.run_dir / "model.pth"), "size": run.size,
+    key = {"version": POOL_VERSION, "model": file_digest(run.model_file), "size": run.size,
            "images": sorted(rows["image_id"])}
     cache, stamp = folder / f"{pool}.csv", folder / f"{pool}.json"
     if cache.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == key:

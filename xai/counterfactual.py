@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> CounterfactualConfig:
     p = argparse.ArgumentParser(prog="python -m xai.counterfactual", description=__doc__.splitlines()[0])
     p.add_argument("--run", default="runs/latest", help="run folder (default runs/latest)")
     p.add_argument("--data", default=None, help="dataset root (default: the run's data)")
-    p.add_argument("--split", default="test", help="valid | test (default test)")
+    p.add_argument("--split", default="test", help="valid | test | an evaluation set name (default test)")
     p.add_argument("--per-class", type=int, default=100, help="correct images per true class (default 100)")
     p.add_argument("--regions", default=",".join(REGIONS), help="comma-separated: whole,lungs,outside")
     p.add_argument("--interventions", default=",".join(INTERVENTIONS),

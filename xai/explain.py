@@ -50,7 +50,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChecksConfig, ExplainConf
     p = argparse.ArgumentParser(prog="python -m xai.explain", description=__doc__.splitlines()[0])
     p.add_argument("--run", default="runs/latest", help="run folder (default runs/latest; trained if missing)")
     p.add_argument("--data", default=None, help="dataset root (default: the run's data)")
-    p.add_argument("--split", default="valid", help="valid | test")
+    p.add_argument("--split", default="valid", help="valid | test | an evaluation set name (training.evaluate)")
+    p.add_argument("--gradcam-layer", default=None,
+                   help="submodule Grad-CAM reads, e.g. layer4 (default: found automatically)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--only-errors", dest="only_errors", action="store_true", default=True,
                        help="explain misclassified images (default)")
@@ -91,6 +93,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChecksConfig, ExplainConf
     beyond.add_argument("--slices", default="auto", choices=("auto", "on", "off"),
                         help="error slices confirmed on held-out images (xai.slices); auto: on for splits of "
                              ">= 200 images")
+    beyond.add_argument("--no-shift", dest="shift", action="store_false",
+                        help="evaluation sets: skip the domain-shift analysis against the training images")
+    beyond.add_argument("--shift-reference", default=None,
+                        help="training-distribution images for the shift analysis (default: the run's train split)")
     a = p.parse_args(argv)
     methods = tuple(m.strip() for m in a.methods.split(",") if m.strip())
     if a.faithfulness_images < 0:
@@ -109,7 +115,23 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChecksConfig, ExplainConf
                          ig_baseline=a.ig_baseline, target=a.target,
                          device=a.device, limit=a.limit, reference=a.reference, force=a.force, report=a.report,
                          cache_dir=a.cache_dir, workers=a.workers, n_boot=a.n_boot, seed=a.seed,
-                         context_pool=a.context_pool)
+                         context_pool=a.context_pool,
+                         gradcam_layer=a.gradcam_layer, shift=a.shift, shift_reference=a.shift_reference)
+
+
+def _shift_step(cfg: ExplainConfig, run_dir: Path) -> None:
+    """Run the domain-shift analysis of an evaluation set once (its section joins the report)."""
+    from xai.domain_shift import ShiftConfig, run_shift
+
+    if (run_dir / "eval" / cfg.split / "shift" / "shift.json").is_file() and not cfg.force:
+        return
+    try:
+        result = run_shift(ShiftConfig(run=str(run_dir), split=cfg.split, reference=cfg.shift_reference,
+                                       device=cfg.device, cache_dir=cfg.cache_dir, workers=cfg.workers,
+                                       n_boot=cfg.n_boot, seed=cfg.seed))
+        print(f"shift: {result.verdict}")
+    except ConfigError as exc:  # e.g. an imported model with no known training images
+        print(f"note: no domain-shift section: {exc}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         if checks.any:
             for name, headline in run_checks(result.out_dir, result.run_dir, checks).items():
                 print(f"{name}: {headline}")
+        if cfg.shift and cfg.split not in ("valid", "test"):
+            _shift_step(cfg, result.run_dir)
         if cfg.report:
             # The CLI is the composition root: figures (the last layer) draws panels and the report.
             from figures.confusion import draw_figure1

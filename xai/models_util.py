@@ -170,3 +170,97 @@ class BinaryLogOdds(nn.Module):
             raise ConfigError(f"BinaryLogOdds needs a model with 2 outputs, got {logits.shape[-1]}")
         diff = logits[:, 1] - logits[:, 0]
         return torch.stack([-diff, diff], dim=1)
+
+
+# --------------------------------------------------------------------------- any model (imported ones)
+
+def named_layer(model: nn.Module, name: str) -> nn.Module:
+    """The submodule called ``name`` (``--gradcam-layer``), also looked up inside an import wrapper.
+
+    Raises:
+        ConfigError: no such submodule (the message lists the last few names that exist).
+    """
+    for prefix in ("", "model."):
+        try:
+            return model.get_submodule(prefix + name)
+        except AttributeError:
+            continue
+    names = [n for n, _ in model.named_modules() if n]
+    raise ConfigError(f"--gradcam-layer {name!r} is not a submodule of the model (expected a name such as "
+                      f"{', '.join(repr(n.removeprefix('model.')) for n in names[-5:])})")
+
+
+def last_spatial_layer(model: nn.Module, example: torch.Tensor) -> nn.Module:
+    """The module whose output is the model's last spatial feature map, found by one probe forward.
+
+    Every submodule that accepts a forward hook is watched; the answer is the one that
+    ran last among those called exactly once (a reused activation would give Grad-CAM
+    two maps) whose output is a (N, C, H, W) tensor with H, W > 1. For a CNN this is
+    the last convolutional stage before global pooling, whatever the architecture.
+
+    Args:
+        model: any ``nn.Module`` classifier.
+        example: one valid input (1, 3, S, S).
+
+    Raises:
+        ConfigError: no submodule produces a spatial map that can be hooked (e.g. a
+            TorchScript model that is not a ``Sequential``, or a model without
+            convolutions); the message says why.
+    """
+    calls: dict[int, int] = {}
+    order: list[tuple[nn.Module, tuple]] = []
+    handles = []
+
+    def hook(module, _inputs, output):
+        calls[id(module)] = calls.get(id(module), 0) + 1
+        if isinstance(output, torch.Tensor):
+            order.append((module, tuple(output.shape)))
+
+    for module in model.modules():
+        if module is model:
+            continue
+        try:
+            handles.append(module.register_forward_hook(hook))
+        except (NotImplementedError, RuntimeError):
+            continue  # TorchScript internals take no hooks
+    try:
+        with torch.no_grad():
+            model.eval()(example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    spatial = [m for m, shape in order if len(shape) == 4 and shape[2] > 1 and shape[3] > 1 and calls[id(m)] == 1]
+    if not spatial:
+        raise ConfigError(f"no submodule of {type(model).__name__} outputs a hookable (N, C, H, W) feature map "
+                          "(a TorchScript model that is not a Sequential, or a model without convolutions)")
+    return spatial[-1]
+
+
+def find_gradcam_layer(model: nn.Module, name: str | None = None, *, size: int) -> tuple[nn.Module | None, str]:
+    """The Grad-CAM layer of any model, or None and the one-line reason it cannot be explained so.
+
+    ``name`` (``--gradcam-layer``) wins; then the known rules of :func:`target_layer_for`
+    for the toolkit's own models; for an imported model (an ``import`` wrapper exposing
+    ``.model`` and ``.head``) the last spatial feature map found by :func:`last_spatial_layer`.
+
+    Returns:
+        (layer or None, how it was found or why there is none).
+
+    Raises:
+        ConfigError: ``name`` is given and is not a submodule.
+    """
+    if name:
+        return named_layer(model, name), f"--gradcam-layer {name}"
+    imported = hasattr(model, "head") and hasattr(model, "model") and hasattr(model, "channels")
+    if not imported:
+        try:
+            return target_layer_for(model), "known architecture rule"
+        except ConfigError:
+            pass
+    try:
+        example = torch.zeros(1, 3, size, size, device=model_device(model))
+        layer = last_spatial_layer(model, example)
+    except ConfigError as exc:
+        return None, str(exc)
+    found = next((n for n, m in model.named_modules() if m is layer), "?")
+    return layer, f"last spatial feature map ({found.removeprefix('model.')})"

@@ -22,17 +22,18 @@ from tqdm.auto import tqdm
 from data.cache import load_resized
 from data.errors import ConfigError, ToolkitError
 from data.join import join_on_image_id
-from data.labels import CLASS_INDEX, THRESHOLD, safe_name
+from data.labels import CLASS_INDEX, THRESHOLD
 from data.layout import explain_layout, run_layout
 from quality.batch import measure_image
 from quality.metrics import BOUNDING_BOX_METRICS, QUALITY_COLUMNS
 from training.device import resolve_device
+from training.evalsets import check_split, require_labels, set_info, split_predictions
 from training.predict import LoadedRun, load_run, predict_proba, resolve_run, to_model_input
 from xai.exclusions import blank_unconverged_ig
 from xai.gradcam import gradcam_maps
 from xai.integrated_gradients import BASELINES, integrated_gradients, make_baseline
 from xai.lungs import lung_mask
-from xai.models_util import BinaryLogOdds, target_layer_for
+from xai.models_util import BinaryLogOdds, find_gradcam_layer
 from xai.resume import (
     KEY_COLUMN,
     atomic_savez,
@@ -63,7 +64,7 @@ class ExplainConfig:
     Attributes:
         run: run folder or ``runs/latest`` pointer.
         data: dataset root (None: the root recorded in the run).
-        split: ``valid`` or ``test``.
+        split: ``valid``, ``test`` or the name of an evaluation set (``python -m training.evaluate``).
         only_errors: explain only misclassified images with both methods (correct
             images still get cheap Grad-CAM summaries unless ``reference`` is off).
         methods: subset of ``gradcam``, ``ig``.
@@ -90,6 +91,10 @@ class ExplainConfig:
         n_boot, seed: bootstrap resamples and seed of the statistics.
         context_pool: split of the run whose correct images place each error in
             context (percentiles per primary metric); ``none`` skips it.
+        gradcam_layer: submodule name Grad-CAM reads (None: found automatically).
+        shift: for an evaluation set, also run the domain-shift analysis (``xai.shift``)
+            against the training images when it has not run yet.
+        shift_reference: training-distribution images for that analysis (None: the run's train split).
     """
 
     run: str = "runs/latest"
@@ -113,10 +118,12 @@ class ExplainConfig:
     n_boot: int = 2000
     seed: int = 0
     context_pool: str = "test"
+    gradcam_layer: str | None = None
+    shift: bool = True
+    shift_reference: str | None = None
 
     def __post_init__(self):
-        if self.split not in ("valid", "test"):
-            raise ConfigError(f"--split must be valid or test, got {self.split!r}")
+        check_split(self.split)
         bad = [m for m in self.methods if m not in METHODS]
         if bad or not self.methods:
             raise ConfigError(f"--methods must be a comma-separated subset of {','.join(METHODS)}, got {self.methods}")
@@ -147,8 +154,8 @@ class ExplainResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _data_root(cfg: ExplainConfig, run: LoadedRun, rows: pd.DataFrame) -> Path:
-    root = Path(cfg.data or run.info["data_root"]).expanduser()
+def _data_root(cfg: ExplainConfig, run: LoadedRun, rows: pd.DataFrame, set_root: Path | None = None) -> Path:
+    root = Path(cfg.data or set_root or run.info["data_root"]).expanduser()
     missing = [p for p in rows["path"] if not (root / p).is_file()]
     if missing:
         hint = "" if cfg.data else " (the data recorded in the run moved? pass --data ROOT)"
@@ -220,16 +227,19 @@ def _quality_rows(images: np.ndarray, masks: list) -> list[dict]:
 
 
 def _explain_batch(run: LoadedRun, images: np.ndarray, rows: pd.DataFrame, masks: list, methods,
-                   full: np.ndarray, cfg: ExplainConfig, device: str) -> tuple[list[dict], dict[str, np.ndarray]]:
+                   full: np.ndarray, cfg: ExplainConfig, device: str,
+                   layer=None) -> tuple[list[dict], dict[str, np.ndarray]]:
     """Saliency rows (image x method x explained class) and the panel maps of one batch.
 
     Every image is explained for its *wrong* class (the statistics compare the same
     question across groups: where is the evidence for the class an error predicts?).
     Fully explained images (``full``) also get the classes of ``cfg.target`` when
     those differ (the prediction of a correct image, or the truth of an error).
+    ``layer`` is the Grad-CAM layer (default: :func:`xai.models_util.find_gradcam_layer`).
     """
     model = run.model.to(device).eval()
-    layer = target_layer_for(model)
+    if layer is None and "gradcam" in methods:
+        layer, _ = find_gradcam_layer(model, cfg.gradcam_layer, size=run.size)
     model = BinaryLogOdds(model)  # explain the log-odds of the target class (see BinaryLogOdds)
     x = to_model_input(images, run.mean, run.std).to(device)
     wrong = target_classes(rows, "wrong")
@@ -299,7 +309,8 @@ def required_rows(rows: pd.DataFrame, full: np.ndarray, methods_of: list[list[st
 
 def explain_resumable(run: LoadedRun, cfg: ExplainConfig, out: Path, wanted: pd.DataFrame, images: np.ndarray,
                       pixels: np.ndarray, masks: list, full_ids: set, device: str, warnings: list[str],
-                      changed: list[str] | None = None) -> tuple[pd.DataFrame, int]:
+                      changed: list[str] | None = None, methods: tuple[str, ...] | None = None,
+                      layer=None) -> tuple[pd.DataFrame, int]:
     """Saliency rows and map files of ``wanted``, reusing what a previous run made under the same settings.
 
     An image is recomputed (all its methods) unless every row it needs exists with the
@@ -308,18 +319,22 @@ def explain_resumable(run: LoadedRun, cfg: ExplainConfig, out: Path, wanted: pd.
     (map files first, then ``saliency.csv``, both atomically), so an interrupted run
     resumes after its last finished batch. Rows no longer required are dropped.
 
+    ``methods`` (default ``cfg.methods``) are the methods that can run (no Grad-CAM for a
+    model it cannot explain); ``layer`` is the Grad-CAM layer.
+
     Returns:
         (the saliency table as written, number of images computed now).
     """
     config = asdict(cfg)
-    keys = row_keys(config, METHODS, file_digest(run_layout(run.run_dir).model), run.size)
+    methods = tuple(cfg.methods) if methods is None else tuple(methods)
+    keys = row_keys(config, METHODS, file_digest(run.model_file), run.size)
     saliency_path = explain_layout(out).saliency
     previous = None if cfg.force else read_valid_rows(saliency_path, keys)
     ids = wanted["image_id"].tolist()
     full = wanted["image_id"].isin(full_ids).to_numpy()
-    methods_of = [list(cfg.methods) if f else ["gradcam"] for f in full]
+    methods_of = [list(methods) if f else (["gradcam"] if "gradcam" in methods else []) for f in full]
     need = required_rows(wanted, full, methods_of, cfg.target)
-    npz_of = {i: out / "maps" / f"{safe_name(ids[i])}.npz" for i in range(len(ids)) if full[i]}
+    npz_of = {i: explain_layout(out).maps(ids[i]) for i in range(len(ids)) if full[i]}
     npz_want = {i: map_file_key(keys, methods_of[i], panel_rule(cfg.target)) for i in npz_of}
     have: dict[str, set] = {}
     if previous is not None:
@@ -342,12 +357,13 @@ def explain_resumable(run: LoadedRun, cfg: ExplainConfig, out: Path, wanted: pd.
     if previous is not None or todo:
         atomic_write_csv(_saliency_frame(kept), saliency_path)
     with tqdm(total=len(todo), desc=f"explain {cfg.split}", unit="img") as bar:
-        for methods in sorted({tuple(methods_of[i]) for i in todo}):
-            idx = [i for i in todo if tuple(methods_of[i]) == methods]
+        for group in sorted({tuple(methods_of[i]) for i in todo}):
+            idx = [i for i in todo if tuple(methods_of[i]) == group]
             for start in range(0, len(idx), BATCH):
                 part = idx[start:start + BATCH]
                 sal, maps = _explain_batch(run, images[part], wanted.iloc[part].reset_index(drop=True),
-                                           [masks[i] for i in part], list(methods), full[part], cfg, device)
+                                           [masks[i] for i in part], list(group), full[part], cfg, device,
+                                           layer=layer)
                 for k, i in enumerate(part):
                     if full[i]:
                         atomic_savez(npz_of[i], npz_want[i], image=pixels[i], lung_mask=masks[i].mask,
@@ -404,19 +420,32 @@ def explain(cfg: ExplainConfig) -> ExplainResult:
     t_start = time.perf_counter()
     run_dir = resolve_run(cfg.run)
     run = load_run(run_dir)
-    predictions = pd.read_csv(run_layout(run_dir).predictions)
-    rows = _select_rows(cfg, predictions)
-    root = _data_root(cfg, run, rows)
+    rows, set_root = split_predictions(run_dir, cfg.split)  # the run's valid/test or a named evaluation set
+    # the run's own predictions (the per-error context pool); an imported run has none
+    files = run_layout(run_dir)
+    predictions = (pd.read_csv(files.predictions) if files.predictions.is_file()
+                   else pd.DataFrame(columns=["image_id", "path", "split", "label", "pred", "correct"]))
+    require_labels(rows, cfg.split, "explaining errors")
+    rows = _select_rows(cfg, rows)
+    root = _data_root(cfg, run, rows, set_root)
     device = resolve_device(cfg.device)
-    layout = run_layout(run_dir).explain(cfg.split)
+    layer, layer_how = find_gradcam_layer(run.model.to(device), cfg.gradcam_layer, size=run.size)
+    layout = files.explain(cfg.split)
     out = layout.root
     layout.maps_dir.mkdir(parents=True, exist_ok=True)
     changed = stale_settings(layout.config, asdict(cfg), RESUME_SETTINGS)  # before it is overwritten
     layout.config.write_text(json.dumps({**asdict(cfg), "methods": list(cfg.methods),
                                                  "resolved_run": str(run_dir), "resolved_data": str(root),
-                                                 "device_used": device, "analysis_size": run.size}, indent=2))
+                                                 "device_used": device, "analysis_size": run.size,
+                                                 "gradcam_layer_found": layer_how if layer is not None else None,
+                                                 "evaluation_set": set_info(run_dir, cfg.split)}, indent=2))
     warnings: list[str] = []
     seconds: dict[str, float] = {}
+    methods = tuple(cfg.methods)
+    if layer is None and "gradcam" in methods:
+        warnings.append(f"Grad-CAM cannot explain this model: {layer_how}; IG, quality and statistics are still "
+                        "computed (name a layer with --gradcam-layer)")
+        methods = tuple(m for m in methods if m != "gradcam")
 
     rows["error_confidence"] = error_confidence(rows)
     is_error = rows["outcome"].isin(["FP", "FN"])
@@ -453,12 +482,12 @@ def explain(cfg: ExplainConfig) -> ExplainResult:
 
     t0 = time.perf_counter()
     saliency, n_now = explain_resumable(run, cfg, out, wanted, images, pixels, masks, full_ids, device,
-                                        warnings, changed=changed)
+                                        warnings, changed=changed, methods=methods, layer=layer)
     seconds["saliency"] = time.perf_counter() - t0
 
     spine = wanted[["image_id", "path", "split", "label", "pred", "p_pneumonia", "p_recomputed", "correct",
                     "outcome", "error_confidence"]]
-    geometry = _geometry(root, spine)
+    geometry = _geometry(root, spine, set_name=cfg.split if set_root is not None else None)
     table = join_on_image_id(spine, geometry, left_name="predictions", right_name="geometry")
     table = join_on_image_id(table, quality, left_name="predictions", right_name="quality")
     wide = wide_saliency(saliency, wanted)
@@ -504,10 +533,22 @@ def error_context_pool(cfg: ExplainConfig, run: LoadedRun, predictions: pd.DataF
             "by_class": {str(k): int(v) for k, v in pool["label"].value_counts().sort_index().items()}}
 
 
-def _geometry(root: Path, spine: pd.DataFrame) -> pd.DataFrame:
-    """orig_width, orig_height, aspect_ratio and is_224_copy of each stored file (read from headers)."""
+def _geometry(root: Path, spine: pd.DataFrame, set_name: str | None = None) -> pd.DataFrame:
+    """orig_width, orig_height, aspect_ratio and is_224_copy of each stored file (read from headers).
+
+    ``set_name``: the rows are a named evaluation set whose root may have any layout.
+    """
     from data.scan import scan_dataset
 
+    if set_name is not None:
+        from data.layouts import scan_any_layout
+
+        scan = scan_any_layout(root, set_name=set_name)
+        scan = scan[scan["image_id"].isin(spine["image_id"])]
+        return pd.DataFrame({"image_id": scan["image_id"].values, "orig_width": scan["width"].values,
+                             "orig_height": scan["height"].values,
+                             "aspect_ratio": (scan["width"] / scan["height"]).values,
+                             "is_224_copy": ((scan["width"] == 224) & (scan["height"] == 224)).astype(float).values})
     splits = tuple(sorted(set(spine["split"])))
     scan = scan_dataset(root, splits=splits) if set(splits) <= {"train", "valid", "test"} else None
     if scan is None or not set(spine["image_id"]) <= set(scan["image_id"]):

@@ -59,7 +59,7 @@ from torch import nn
 from data.errors import ConfigError
 from xai.gradcam import gradcam_maps
 from xai.integrated_gradients import black_baseline, integrated_gradients
-from xai.models_util import IMAGENET_MEAN, IMAGENET_STD, BinaryLogOdds, as_target_array, target_layer_for
+from xai.models_util import IMAGENET_MEAN, IMAGENET_STD, BinaryLogOdds, as_target_array, find_gradcam_layer
 
 #: A map function: (model with 2 logits, normalised x (N, 3, H, W), targets (N,)) -> maps (N, H, W).
 MapFn = Callable[[nn.Module, torch.Tensor, np.ndarray], np.ndarray]
@@ -185,8 +185,10 @@ def reinitialise(modules: Sequence[nn.Module], seed: int) -> int:
 # ----------------------------------------------------------------------------- maps and similarity
 
 def gradcam_method(model: nn.Module, x: torch.Tensor, targets: np.ndarray) -> np.ndarray:
-    """Grad-CAM of the log-odds at :func:`xai.models_util.target_layer_for`; (N, H, W) in [0, 1]."""
-    layer = target_layer_for(model)
+    """Grad-CAM of the log-odds at :func:`xai.models_util.find_gradcam_layer`; (N, H, W) in [0, 1]."""
+    layer, why = find_gradcam_layer(model, size=int(x.shape[-1]))  # imported models too
+    if layer is None:
+        raise ConfigError(f"Grad-CAM cannot explain this model: {why}")
     return gradcam_maps(BinaryLogOdds(model), x, targets, target_layer=layer)
 
 

@@ -24,6 +24,7 @@ from stats.bootstrap import bootstrap_mean_ci
 from stats.equivalence import tost_paired
 from stats.intervals import wilson_interval
 from training.device import resolve_device
+from training.evalsets import check_split, require_labels, split_predictions
 from training.predict import load_run, predict_proba
 from xai.interventions import INTERVENTIONS, TEXTURE_SHAPE, _patch_grid, apply, feather, shuffle_coverage
 from xai.lungs import lung_mask
@@ -99,7 +100,7 @@ class CounterfactualConfig:
     Attributes:
         run: run folder or ``runs/latest`` pointer.
         data: dataset root (None: the root recorded in the run).
-        split: ``valid`` or ``test``.
+        split: ``valid``, ``test`` or the name of an evaluation set (``training.evaluate``).
         per_class: most correctly classified images per true class, >= 1.
         regions: subset of ``whole``, ``lungs``, ``outside``.
         interventions: names from :data:`xai.interventions.INTERVENTIONS`.
@@ -140,8 +141,7 @@ class CounterfactualConfig:
     headline: tuple = HEADLINE
 
     def __post_init__(self):
-        if self.split not in ("valid", "test"):
-            raise ConfigError(f"--split must be valid or test, got {self.split!r}")
+        check_split(self.split)
         if int(self.per_class) < 1:
             raise ConfigError(f"--per-class must be >= 1, got {self.per_class}")
         bad = [r for r in self.regions if r not in REGIONS]
@@ -802,14 +802,6 @@ def analyse_sweep(per_image: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0,
             "verdict": verdict(comparison, min_effect, head)}
 
 
-def _split_rows(predictions: pd.DataFrame, split: str) -> pd.DataFrame:
-    rows = predictions[predictions["split"] == split].reset_index(drop=True)
-    if rows.empty:
-        have = ", ".join(sorted(predictions["split"].unique()))
-        raise ConfigError(f"the run never predicted split '{split}' (it has: {have})")
-    return rows
-
-
 def candidate_order(rows: pd.DataFrame, seed: int) -> dict[str, pd.DataFrame]:
     """Correctly classified rows of each class in a seeded random order (the sampling order).
 
@@ -919,8 +911,10 @@ def run_counterfactuals(cfg: CounterfactualConfig, *, progress: bool = True) -> 
     device = resolve_device(cfg.device)
     # channels_last is ~1.5-2x faster for ResNets on CPU and gives the same outputs (to float rounding).
     model = copy.deepcopy(run.model).eval().to(device=device, memory_format=torch.channels_last)
-    rows = _split_rows(pd.read_csv(run_layout(run.run_dir).predictions), cfg.split)
-    root = _data_root(cfg, run.info, list(rows.loc[rows["correct"].astype(bool), "path"]))
+    rows, set_root = split_predictions(run.run_dir, cfg.split)  # the run's valid/test or a named set
+    require_labels(rows, cfg.split, "the counterfactual sweep (correctly classified images)")
+    root = _data_root(cfg, {"data_root": str(set_root)} if set_root and not cfg.data else run.info,
+                      list(rows.loc[rows["correct"].astype(bool), "path"]))
     out = output_dir(cfg, run.run_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = CounterfactualLayout(out)
