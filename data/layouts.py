@@ -15,8 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from data.errors import DatasetLayoutError
-from data.scan import (IMAGE_SUFFIXES, LABELS, SCAN_COLUMNS, SPLIT_FOLDERS, ScanReport, _header, parse_patient_id,
-                       parse_subtype, scan_dataset)
+from data.scan import IMAGE_SUFFIXES, LABELS, SCAN_COLUMNS, SPLIT_FOLDERS, ScanReport, scan_dataset, scan_files
 
 LAYOUTS = ("split", "flat", "unlabelled")
 
@@ -37,29 +36,6 @@ def detect_layout(root: str | Path) -> str:
     if names & set(LABELS):
         return "flat"
     return "unlabelled"
-
-
-def _scan_files(root: Path, folder: Path, label: str, split: str, report: ScanReport) -> list[dict]:
-    rows = []
-    for file in sorted(folder.rglob("*")):
-        if file.is_dir():
-            continue
-        rel = file.relative_to(root).as_posix()
-        if any(part.startswith(".") for part in file.relative_to(folder).parts):
-            report.hidden.append(rel)
-            continue
-        if file.suffix.lower() not in IMAGE_SUFFIXES:
-            report.not_image.append(rel)
-            continue
-        header = _header(file)
-        if header is None:
-            report.unreadable.append(rel)
-            continue
-        width, height, channels = header
-        rows.append({"image_id": rel, "path": rel, "split": split, "label": label,
-                     "patient_id": parse_patient_id(file.name), "subtype": parse_subtype(file.name),
-                     "width": width, "height": height, "channels": channels})
-    return rows
 
 
 def scan_any_layout(root: str | Path, *, set_name: str, subsets: tuple[str, ...] | None = None) -> pd.DataFrame:
@@ -89,9 +65,9 @@ def scan_any_layout(root: str | Path, *, set_name: str, subsets: tuple[str, ...]
         if layout == "flat":
             for label in LABELS:
                 if (root / label).is_dir():
-                    rows += _scan_files(root, root / label, label, set_name, report)
+                    rows += scan_files(root, root / label, label, set_name, report)
         else:
-            rows = _scan_files(root, root, "", set_name, report)
+            rows = scan_files(root, root, "", set_name, report)
         table = pd.DataFrame(rows, columns=SCAN_COLUMNS).sort_values("image_id", ignore_index=True)
         skipped = report.as_dict()
     if table.empty:

@@ -98,6 +98,30 @@ def _split_dirs(root: Path) -> dict[str, Path]:
     return found
 
 
+def scan_files(root: Path, folder: Path, label: str, split: str, report: ScanReport) -> list[dict]:
+    """Scan-table rows of the image files below ``folder`` (ids relative to ``root``); skipped files go to ``report``."""
+    rows = []
+    for file in sorted(folder.rglob("*")):
+        if file.is_dir():
+            continue
+        rel = file.relative_to(root).as_posix()
+        if any(part.startswith(".") for part in file.relative_to(folder).parts):
+            report.hidden.append(rel)
+            continue
+        if file.suffix.lower() not in IMAGE_SUFFIXES:
+            report.not_image.append(rel)
+            continue
+        header = _header(file)
+        if header is None:
+            report.unreadable.append(rel)
+            continue
+        width, height, channels = header
+        rows.append({"image_id": rel, "path": rel, "split": split, "label": label,
+                     "patient_id": parse_patient_id(file.name), "subtype": parse_subtype(file.name),
+                     "width": width, "height": height, "channels": channels})
+    return rows
+
+
 def scan_dataset(root: str | Path, splits: tuple[str, ...] | None = None) -> pd.DataFrame:
     """Scan a dataset tree into one table, one row per readable image.
 
@@ -133,24 +157,7 @@ def scan_dataset(root: str | Path, splits: tuple[str, ...] | None = None) -> pd.
                 raise DatasetLayoutError(
                     f"missing class folder {class_dir} (expected {split_dir}/NORMAL and {split_dir}/PNEUMONIA)")
             n_before = len(rows)
-            for file in sorted(class_dir.rglob("*")):
-                if file.is_dir():
-                    continue
-                rel = file.relative_to(root).as_posix()
-                if any(part.startswith(".") for part in file.relative_to(class_dir).parts):
-                    report.hidden.append(rel)
-                    continue
-                if file.suffix.lower() not in IMAGE_SUFFIXES:
-                    report.not_image.append(rel)
-                    continue
-                header = _header(file)
-                if header is None:
-                    report.unreadable.append(rel)
-                    continue
-                width, height, channels = header
-                rows.append({"image_id": rel, "path": rel, "split": split, "label": label,
-                             "patient_id": parse_patient_id(file.name), "subtype": parse_subtype(file.name),
-                             "width": width, "height": height, "channels": channels})
+            rows += scan_files(root, class_dir, label, split, report)
             if len(rows) == n_before:
                 raise DatasetLayoutError(f"class folder {class_dir} holds no readable images")
     table = pd.DataFrame(rows, columns=SCAN_COLUMNS).sort_values("image_id", ignore_index=True)
