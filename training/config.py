@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import MISSING, asdict, dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from data.defaults import field_default
 from data.errors import ConfigError
 
 ARCHS = ("resnet18", "efficientnet_lite0")
@@ -94,8 +95,7 @@ class TrainConfig:
     @classmethod
     def default(cls, name: str):
         """The default of field ``name`` (the one place CLI defaults come from)."""
-        f = cls.__dataclass_fields__[name]
-        return f.default_factory() if f.default_factory is not MISSING else f.default
+        return field_default(cls, name)
 
     def to_dict(self) -> dict:
         out = asdict(self)

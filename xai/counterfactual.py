@@ -37,9 +37,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from data.defaults import defaults_of
 from data.errors import ToolkitError
-from xai.interventions import INTERVENTIONS
-from xai.sweeps import HEADLINE, MIN_EFFECT, REGIONS, CounterfactualConfig, run_counterfactuals
+from xai.sweeps import CounterfactualConfig, run_counterfactuals
 
 
 # ----------------------------------------------------------------------------- the command
@@ -50,31 +50,34 @@ def _csv(value: str) -> tuple[str, ...]:
 
 def parse_args(argv: list[str] | None = None) -> CounterfactualConfig:
     """Command line -> validated :class:`CounterfactualConfig`."""
+    d = defaults_of(CounterfactualConfig)  # every default is written once, in CounterfactualConfig
     p = argparse.ArgumentParser(prog="python -m xai.counterfactual", description=__doc__.splitlines()[0])
-    p.add_argument("--run", default="runs/latest", help="run folder (default runs/latest)")
-    p.add_argument("--data", default=None, help="dataset root (default: the run's data)")
-    p.add_argument("--split", default="test", help="valid | test | an evaluation set name (default test)")
-    p.add_argument("--per-class", type=int, default=100, help="correct images per true class (default 100)")
-    p.add_argument("--regions", default=",".join(REGIONS), help="comma-separated: whole,lungs,outside")
-    p.add_argument("--interventions", default=",".join(INTERVENTIONS),
-                   help=f"comma-separated subset of {','.join(INTERVENTIONS)}")
-    p.add_argument("--no-texture-shape", dest="texture_shape", action="store_false",
+    p.add_argument("--run", default=d("run"), help="run folder (default %(default)s)")
+    p.add_argument("--data", default=d("data"), help="dataset root (default: the run's data)")
+    p.add_argument("--split", default=d("split"),
+                   help="valid | test | an evaluation set name (default %(default)s)")
+    p.add_argument("--per-class", type=int, default=d("per_class"),
+                   help="correct images per true class (default %(default)s)")
+    p.add_argument("--regions", default=",".join(d("regions")), help="comma-separated (default %(default)s)")
+    p.add_argument("--interventions", default=",".join(d("interventions")),
+                   help="comma-separated subset (default %(default)s)")
+    p.add_argument("--no-texture-shape", dest="texture_shape", action="store_false", default=d("texture_shape"),
                    help="skip the patch-shuffle vs low-pass test inside the lungs")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--n-boot", type=int, default=2000)
-    p.add_argument("--min-effect", type=float, default=MIN_EFFECT,
-                   help="mean |change in P(pneumonia)| counted as material (default 0.05)")
+    p.add_argument("--seed", type=int, default=d("seed"), help="default %(default)s")
+    p.add_argument("--device", default=d("device"), help="auto | cpu | cuda (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=d("batch_size"), help="default %(default)s")
+    p.add_argument("--n-boot", type=int, default=d("n_boot"), help="bootstrap resamples (default %(default)s)")
+    p.add_argument("--min-effect", type=float, default=d("min_effect"),
+                   help="mean |change in P(pneumonia)| counted as material (default %(default)s)")
     p.add_argument("--allow-implausible-masks", dest="require_plausible_mask", action="store_false",
+                   default=d("require_plausible_mask"),
                    help="also use images whose lung mask is flagged implausible")
-    p.add_argument("--cache-dir", default=None)
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--out", default=None, help="output folder (default <run>/explain/<split>/counterfactual)")
-    p.add_argument("--no-plots", dest="plots", action="store_false")
-    p.add_argument("--headline", default=":".join(map(str, HEADLINE)),
-                   help="the one pre-declared comparison INTERVENTION:STRENGTH:CLASS "
-                        f"(default {':'.join(map(str, HEADLINE))})")
+    p.add_argument("--cache-dir", default=d("cache_dir"))
+    p.add_argument("--workers", type=int, default=d("workers"))
+    p.add_argument("--out", default=d("out"), help="output folder (default <run>/explain/<split>/counterfactual)")
+    p.add_argument("--no-plots", dest="plots", action="store_false", default=d("plots"))
+    p.add_argument("--headline", default=":".join(map(str, d("headline"))),
+                   help="the one pre-declared comparison INTERVENTION:STRENGTH:CLASS (default %(default)s)")
     a = p.parse_args(argv)
     parts = a.headline.split(":")
     try:

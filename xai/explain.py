@@ -17,6 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from data.defaults import defaults_of
 from data.errors import ConfigError, ToolkitError
 from training.predict import resolve_run
 from xai.checks import ChecksConfig, run_checks
@@ -47,55 +48,64 @@ def ensure_run(cfg: ExplainConfig) -> Path:
 
 def parse_args(argv: list[str] | None = None) -> tuple[ChecksConfig, ExplainConfig]:
     """Command line -> validated (:class:`ChecksConfig`, :class:`ExplainConfig`)."""
+    d = defaults_of(ExplainConfig)  # every default is written once, in the config dataclasses
+    dc = defaults_of(ChecksConfig)
     p = argparse.ArgumentParser(prog="python -m xai.explain", description=__doc__.splitlines()[0])
-    p.add_argument("--run", default="runs/latest", help="run folder (default runs/latest; trained if missing)")
-    p.add_argument("--data", default=None, help="dataset root (default: the run's data)")
-    p.add_argument("--split", default="valid", help="valid | test | an evaluation set name (training.evaluate)")
-    p.add_argument("--gradcam-layer", default=None,
+    p.add_argument("--run", default=d("run"), help="run folder (default %(default)s; trained if missing)")
+    p.add_argument("--data", default=d("data"), help="dataset root (default: the run's data)")
+    p.add_argument("--split", default=d("split"),
+                   help="valid | test | an evaluation set name (training.evaluate; default %(default)s)")
+    p.add_argument("--gradcam-layer", default=d("gradcam_layer"),
                    help="submodule Grad-CAM reads, e.g. layer4 (default: found automatically)")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--only-errors", dest="only_errors", action="store_true", default=True,
+    which.add_argument("--only-errors", dest="only_errors", action="store_true", default=d("only_errors"),
                        help="explain misclassified images (default)")
     which.add_argument("--all", dest="only_errors", action="store_false", help="explain every image of the split")
-    p.add_argument("--methods", default="gradcam,ig", help="comma-separated: gradcam,ig")
-    p.add_argument("--ig-steps", type=int, default=16,
-                   help="IG segments of the first uniform round (refined per image where the path needs it)")
-    p.add_argument("--ig-max-steps", type=int, default=512,
-                   help="cap on IG segments per image; images above --ig-tol there are flagged")
-    p.add_argument("--ig-baseline", default="black", help="IG baseline: black (default) | blur")
-    p.add_argument("--ig-tol", type=float, default=0.01, help="IG completeness-error tolerance (0.01 = 1%%)")
-    p.add_argument("--target", default="predicted", help="predicted | true | both")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--limit", type=int, default=None, help="explain at most N errors (most confident first)")
-    p.add_argument("--no-reference", dest="reference", action="store_false",
+    p.add_argument("--methods", default=",".join(d("methods")), help="comma-separated (default %(default)s)")
+    p.add_argument("--ig-steps", type=int, default=d("ig_steps"),
+                   help="IG segments of the first uniform round (refined per image where the path needs it; "
+                        "default %(default)s)")
+    p.add_argument("--ig-max-steps", type=int, default=d("ig_max_steps"),
+                   help="cap on IG segments per image; images above --ig-tol there are flagged (default %(default)s)")
+    p.add_argument("--ig-baseline", default=d("ig_baseline"), help="IG baseline: black | blur (default %(default)s)")
+    p.add_argument("--ig-tol", type=float, default=d("ig_tol"),
+                   help="IG completeness-error tolerance, relative (default %(default)s)")
+    p.add_argument("--target", default=d("target"), help="predicted | true | both (default %(default)s)")
+    p.add_argument("--device", default=d("device"), help="auto | cpu | cuda (default %(default)s)")
+    p.add_argument("--limit", type=int, default=d("limit"), help="explain at most N errors (most confident first)")
+    p.add_argument("--no-reference", dest="reference", action="store_false", default=d("reference"),
                    help="skip Grad-CAM summaries of correct images (the comparison groups)")
-    p.add_argument("--force", action="store_true", help="recompute images already explained")
-    p.add_argument("--no-report", dest="report", action="store_false", help="skip panels, gallery and report")
-    p.add_argument("--cache-dir", default=None)
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--n-boot", type=int, default=2000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--context-pool", default="test",
-                   help="split of the run whose correct images place each error in context (default test; none: skip)")
+    p.add_argument("--force", action="store_true", default=d("force"), help="recompute images already explained")
+    p.add_argument("--no-report", dest="report", action="store_false", default=d("report"),
+                   help="skip panels, gallery and report")
+    p.add_argument("--cache-dir", default=d("cache_dir"))
+    p.add_argument("--workers", type=int, default=d("workers"))
+    p.add_argument("--n-boot", type=int, default=d("n_boot"), help="bootstrap resamples (default %(default)s)")
+    p.add_argument("--seed", type=int, default=d("seed"), help="default %(default)s")
+    p.add_argument("--context-pool", default=d("context_pool"),
+                   help="split of the run whose correct images place each error in context "
+                        "(default %(default)s; none: skip)")
     beyond = p.add_argument_group("beyond correlation (see xai.checks)")
-    beyond.add_argument("--counterfactuals", action="store_true",
+    beyond.add_argument("--counterfactuals", action="store_true", default=dc("counterfactuals"),
                         help="blur/contrast/gamma/noise sweeps on correct images, inside vs outside the lungs")
-    beyond.add_argument("--cf-per-class", type=int, default=100, help="correct images per class in the sweeps")
-    beyond.add_argument("--sanity-images", type=int, default=0,
-                        help="images in the cascading-randomisation sanity check of the maps (0: skip)")
-    beyond.add_argument("--faithfulness", action="store_true",
+    beyond.add_argument("--cf-per-class", type=int, default=dc("cf_per_class"),
+                        help="correct images per class in the sweeps (default %(default)s)")
+    beyond.add_argument("--sanity-images", type=int, default=dc("sanity_images"),
+                        help="images in the cascading-randomisation sanity check of the maps (0: skip; "
+                             "default %(default)s)")
+    beyond.add_argument("--faithfulness", action="store_true", default=dc("faithfulness"),
                         help="faithfulness of the maps (ROAD by default; see --faithfulness-measure)")
-    beyond.add_argument("--faithfulness-measure", choices=("road", "deletion"), default="road",
+    beyond.add_argument("--faithfulness-measure", choices=("road", "deletion"), default=dc("faithfulness_measure"),
                         help="road: remove-and-debias with noisy linear imputation, MoRF/LeRF, blocky random "
-                             "control (default); deletion: black-fill deletion / blurred insertion")
-    beyond.add_argument("--faithfulness-images", type=int, default=40,
-                        help="at most N explained images in the faithfulness check (0: all)")
-    beyond.add_argument("--slices", default="auto", choices=("auto", "on", "off"),
+                             "control; deletion: black-fill deletion / blurred insertion (default %(default)s)")
+    beyond.add_argument("--faithfulness-images", type=int, default=dc("faithfulness_limit") or 0,
+                        help="at most N explained images in the faithfulness check (0: all; default %(default)s)")
+    beyond.add_argument("--slices", default=dc("slices"), choices=("auto", "on", "off"),
                         help="error slices confirmed on held-out images (xai.slices); auto: on for splits of "
-                             ">= 200 images")
-    beyond.add_argument("--no-shift", dest="shift", action="store_false",
+                             ">= 200 images (default %(default)s)")
+    beyond.add_argument("--no-shift", dest="shift", action="store_false", default=d("shift"),
                         help="evaluation sets: skip the domain-shift analysis against the training images")
-    beyond.add_argument("--shift-reference", default=None,
+    beyond.add_argument("--shift-reference", default=d("shift_reference"),
                         help="training-distribution images for the shift analysis (default: the run's train split)")
     a = p.parse_args(argv)
     methods = tuple(m.strip() for m in a.methods.split(",") if m.strip())

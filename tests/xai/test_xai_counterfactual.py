@@ -398,3 +398,12 @@ def test_summary_counts_images_not_draws(chest_phantom):
     first = per_image[(per_image["image_id"] == 0) & (per_image["strength"] == 0.6)]
     assert collapsed.loc[(collapsed["image_id"] == 0) & (collapsed["strength"] == 0.6), "delta"].item() == \
         pytest.approx(first["delta"].mean())
+
+
+def test_parser_defaults_are_the_config_defaults():
+    """The parser writes no default of its own: no flags give CounterfactualConfig()."""
+    from xai.counterfactual import parse_args
+
+    assert parse_args([]) == CounterfactualConfig()
+    cfg = parse_args(["--regions", "lungs", "--headline", "gaussian_blur:2.0:NORMAL", "--no-plots"])
+    assert (cfg.regions, cfg.headline, cfg.plots) == (("lungs",), ("gaussian_blur", 2.0, "NORMAL"), False)

@@ -107,3 +107,15 @@ def test_ig_baseline_flag_is_parsed():
 
     assert parse_args([])[1].ig_baseline == "black"
     assert parse_args(["--ig-baseline", "blur"])[1].ig_baseline == "blur"
+
+
+def test_parser_defaults_are_the_config_defaults():
+    """The parser writes no default of its own: no flags give the dataclasses' defaults."""
+    from xai.checks import ChecksConfig
+    from xai.explain import parse_args
+
+    checks, cfg = parse_args([])
+    assert cfg == ExplainConfig() and checks == ChecksConfig()
+    checks, cfg = parse_args(["--all", "--no-reference", "--faithfulness-images", "0", "--seed", "3"])
+    assert (cfg.only_errors, cfg.reference, cfg.seed, checks.seed) == (False, False, 3, 3)
+    assert checks.faithfulness_limit is None
