@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import zlib
 from pathlib import Path
 
@@ -10,6 +11,15 @@ import pytest
 from PIL import Image
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chest_xray"
+
+
+def pytest_collection_finish(session):
+    """Freeze what collection imported (torch, fastai, matplotlib...: millions of long-lived objects).
+
+    Python's full garbage collections would otherwise re-scan them again and again during the run.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def chest_phantom(size: int = 64, seed: int = 0, pneumonia: bool = False) -> np.ndarray:

@@ -6,6 +6,7 @@ import base64
 import html
 import json
 import re
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -52,8 +53,15 @@ def _is_png(path) -> bool:
         return im.format == "PNG" and im.size[0] > 100 and im.size[1] > 50
 
 
-def test_counterfactual_figures_are_drawn(tmp_path):
-    figures = draw_counterfactual_figures(tmp_path, summary_frame(), TEXTURE_ROWS)
+@pytest.fixture(scope="module")
+def drawn(tmp_path_factory):
+    """The three counterfactual figures, drawn once for the module: (folder, {name: file})."""
+    out = tmp_path_factory.mktemp("counterfactual")
+    return out, draw_counterfactual_figures(out, summary_frame(), TEXTURE_ROWS)
+
+
+def test_counterfactual_figures_are_drawn(drawn):
+    tmp_path, figures = drawn
     assert set(figures) == {"dose_response", "quality_response", "texture_shape"}
     for name in figures.values():
         assert _is_png(tmp_path / name)
@@ -69,8 +77,9 @@ def test_empty_inputs_give_a_placeholder_not_an_error(tmp_path, draw):
     assert _is_png(path)
 
 
-def test_counterfactual_section_is_self_contained(tmp_path):
-    figures = draw_counterfactual_figures(tmp_path, summary_frame(), TEXTURE_ROWS)
+def test_counterfactual_section_is_self_contained(drawn, tmp_path):
+    shutil.copytree(drawn[0], tmp_path, dirs_exist_ok=True)
+    figures = drawn[1]
     result = {
         "out_dir": str(tmp_path), "split": "test", "n_images": {"NORMAL": 20, "PNEUMONIA": 20},
         "n_variants_per_image": 46, "threshold": 0.5, "min_effect": 0.05, "warnings": ["only <20> images"],

@@ -42,14 +42,21 @@ def split_metrics(n: int = 16) -> dict:
     return out
 
 
-@pytest.fixture
-def report(tmp_path, table, analysis):
-    """A full report with every figure, a gallery link, a table and an extra section."""
-    out = tmp_path / "report"
-    out.mkdir()
+@pytest.fixture(scope="module")
+def drawn(tmp_path_factory, table, analysis):
+    """The report's two figures, drawn once for the module (drawing is the slow part)."""
+    out = tmp_path_factory.mktemp("figures")
     draw_confusion(confusion_counts(analysis["accuracy"]["counts"]), out / "confusion.png", title="Figure 1")
     plot_distributions(table, ["q_laplacian_var", "q_rms_contrast"], out / "distributions.png",
                        comparisons=analysis["comparisons"])
+    return out
+
+
+@pytest.fixture
+def report(tmp_path, table, analysis, drawn):
+    """A full report with every figure, a gallery link, a table and an extra section."""
+    out = tmp_path / "report"
+    shutil.copytree(drawn, out)
     Image.new("RGB", (40, 30), (200, 30, 30)).save(tmp_path / "outside.png")      # absolute path, outside out_dir
     table.to_csv(out / "table.csv", index=False)
     args = dict(analysis=analysis, run_info=RUN_INFO, split_metrics={"valid": split_metrics()},

@@ -9,7 +9,7 @@ from stats.classification import binary_metrics
 
 
 def _metrics(p, y, seed=0):
-    return binary_metrics(np.asarray(y), np.asarray(p, float), n_boot=300, seed=seed)
+    return binary_metrics(np.asarray(y), np.asarray(p, float), n_boot=100, seed=seed)
 
 
 def test_constant_prediction_is_no_better_than_chance():

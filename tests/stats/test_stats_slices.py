@@ -83,7 +83,7 @@ def _any_confirmed(seed: int, n: int = 240) -> bool:
 
 
 def test_errors_at_random_rarely_confirm_a_slice():
-    runs = [_any_confirmed(s, n=160) for s in range(3)]
+    runs = [_any_confirmed(s, n=160) for s in range(2)]  # the slow test below runs 60
     assert sum(runs) == 0, f"{sum(runs)} of {len(runs)} null runs confirmed a slice"
 
 

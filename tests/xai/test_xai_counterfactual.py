@@ -331,6 +331,7 @@ def planted_run(tmp_path, chest_phantom, monkeypatch):
     return run_dir, tmp_path
 
 
+@pytest.mark.slow  # the whole command end to end; the sweep, verdict and parser have fast tests
 def test_command_end_to_end_finds_the_outside_shortcut(planted_run, capsys):
     run_dir, tmp = planted_run
     code = main(["--run", str(run_dir), "--split", "test", "--per-class", "3", "--interventions", "gamma,contrast",

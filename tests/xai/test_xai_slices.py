@@ -138,6 +138,7 @@ def test_cli_refuses_incomplete_or_missing_tables(tmp_path, capsys):
     assert main(["--run", str(tmp_path / "nowhere")]) == 2
 
 
+@pytest.mark.slow  # the command end to end; run_slices has the fast test above
 def test_cli_writes_the_figure_and_prints_the_headline(tmp_path, capsys):
     out = _explain_folder(tmp_path)
     assert main(["--run", str(tmp_path / "run"), "--split", "test", "--no-counterfactual"]) == 0
