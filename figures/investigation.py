@@ -154,7 +154,7 @@ def write_investigation(inv: Investigation, *, force: bool = False) -> dict:
     plot_dose_response(inv.stats_table, shown, layout.figure("dose_response"),
                        dose=pd.DataFrame(analysis["dose_response"]))
     plot_localisation(inv.stats_table, list(inv.methods), layout.figure("localisation"),
-                      comparisons=pd.DataFrame(analysis["localisation"]))
+                      comparisons=pd.DataFrame(analysis["localisation"]), pointing=inv.pointing)
 
     from figures.saliency_evidence import localisation_evidence_section
 

@@ -9,14 +9,13 @@ Missing columns, NaN values and empty groups are drawn as ``n=0``, never an erro
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from data.labels import THRESHOLD
-from stats.intervals import wilson_interval
 from figures.style import OUTCOME_COLOURS, Drawn, figure, save
 
 #: Box positions: true NORMAL (TN, FP), a gap, true PNEUMONIA (TP, FN).
@@ -346,18 +345,19 @@ def plot_dose_response(table: pd.DataFrame, metrics: Sequence[str], path: str | 
                         "Dose-response among true NORMAL images: does P(pneumonia) rise with the metric?")
 
 
-def _draw_pointing(ax, table: pd.DataFrame, column: str, frame: pd.DataFrame | None, method: str) -> None:
-    """Pointing-game rate (share of peaks inside the lungs) per outcome with Wilson 95% intervals."""
+def _draw_pointing(ax, table: pd.DataFrame, column: str, frame: pd.DataFrame | None, method: str,
+                   rates: Mapping[str, dict] | None) -> None:
+    """Pointing-game rate (share of peaks inside the lungs) per outcome with its Wilson 95% interval, as computed."""
     counts = {}
     for outcome, pos in POSITIONS.items():
-        vals = values_for(table, column, outcome)
-        n, k = int(vals.size), int(np.round(vals).sum()) if vals.size else 0
+        rate_of = (rates or {}).get(outcome)
+        n = int(rate_of["n"]) if rate_of else 0
         counts[outcome] = n
         if n == 0:
-            ax.text(pos, 0.5, "no data", ha="center", va="center", fontsize=8, color="#888888", rotation=90)
+            ax.text(pos, 0.5, "no data" if rates is not None else "not computed", ha="center", va="center",
+                    fontsize=8, color="#888888", rotation=90)
             continue
-        low, high = wilson_interval(k, n)
-        rate = k / n
+        k, rate, low, high = int(rate_of["successes"]), rate_of["value"], rate_of["ci_low"], rate_of["ci_high"]
         colour = OUTCOME_COLOURS[outcome]
         ax.errorbar([pos], [rate], yerr=[[max(rate - low, 0.0)], [max(high - rate, 0.0)]], fmt="o", color=colour, ms=8, capsize=5,
                     lw=1.8)
@@ -373,14 +373,15 @@ def _draw_pointing(ax, table: pd.DataFrame, column: str, frame: pd.DataFrame | N
 
 
 def plot_localisation(table: pd.DataFrame, methods: Sequence[str], path: str | Path, *,
-                      comparisons: pd.DataFrame | Sequence[dict] | None = None) -> Drawn:
+                      comparisons: pd.DataFrame | Sequence[dict] | None = None,
+                      pointing: Mapping[str, Mapping[str, dict]] | None = None) -> Drawn:
     """Saliency localisation per method: ``{m}_lung_rank_ratio_k10`` by outcome and the pointing-game rate.
 
     One row per method: left, box plots of the area-normalised rank ratio
     ``{m}_lung_rank_ratio_k10`` (dashed line: chance, 1.0; ``{m}_lung_share`` for
     older tables without it) within each true class (TN vs FP, TP vs FN); right, the share of images whose saliency peak
-    lies in the lungs (``{m}_peak_in_lung`` mean) per outcome with Wilson 95%
-    intervals (:func:`stats.intervals.wilson_interval`).
+    lies in the lungs per outcome with its Wilson 95% interval, as computed by
+    :func:`stats.pointing.pointing_game` (``pointing``; drawn as "not computed" when absent).
 
     Args:
         table: per-image table with ``outcome`` and the ``{m}_*`` columns. Not modified.
@@ -388,6 +389,8 @@ def plot_localisation(table: pd.DataFrame, methods: Sequence[str], path: str | P
         path: output PNG.
         comparisons: optional within-class comparison table of the localisation
             metrics, annotated as ``r [CI], q`` above each pair.
+        pointing: ``{method: {outcome: proportion dict}}`` from :func:`stats.pointing.pointing_game`
+            on the same table (``Investigation.pointing``).
 
     Returns:
         :class:`figures.style.Drawn`: the path written and what each axes shows.
@@ -407,6 +410,6 @@ def plot_localisation(table: pd.DataFrame, methods: Sequence[str], path: str | P
         else:  # an older table without the area-normalised ratio
             draw_within_class(axes[i, 0], table, f"{method}_lung_share", frame,
                               title=f"{method}: share of saliency inside the lungs", ylim=(-0.02, 1.02))
-        _draw_pointing(axes[i, 1], table, f"{method}_peak_in_lung", frame, method)
+        _draw_pointing(axes[i, 1], table, f"{method}_peak_in_lung", frame, method, (pointing or {}).get(method))
     return _finish(fig, axes, 2 * n_rows if methods else 1, path,
                    "Saliency localisation within each true class")

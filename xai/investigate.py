@@ -23,6 +23,7 @@ from data.layout import ExplainLayout, explain_layout, run_layout
 from quality.metrics import QUALITY_COLUMNS
 from stats.analysis import analyse
 from stats.classification import binary_metrics
+from stats.pointing import pointing_game
 from stats.primary import LOCALISATION_TOP_PERCENTS, PRIMARY_METRICS
 from xai.exclusions import saliency_accounting
 
@@ -104,6 +105,8 @@ class Investigation:
             step's reference pool (``{"testable", "rows", "pool", "pool_by_class"}``).
         panel_warnings: lines every panel must carry (a model no better than chance; maps that
             failed the sanity check).
+        pointing: per method, the pointing game per outcome on ``stats_table``
+            (:func:`stats.pointing.pointing_game`: ``{method: {outcome: proportion dict}}``).
     """
 
     layout: ExplainLayout
@@ -125,6 +128,7 @@ class Investigation:
     model_check: dict | None
     context: dict | None
     panel_warnings: tuple[str, ...]
+    pointing: dict
 
     @property
     def arch(self) -> str:
@@ -304,4 +308,5 @@ def investigate(out_dir: str | Path, *, n_boot: int = 2000, seed: int = 0) -> In
         accounting=saliency_accounting(table, METHODS), counterfactual=load_counterfactual(layout),
         natural_doses=load_natural_doses(layout, stats_table, n_boot=n_boot, seed=seed),
         sanity=sanity, faithfulness=load_faithfulness(layout, n_boot=n_boot, seed=seed),
-        model_check=model_check, context=context, panel_warnings=warnings)
+        model_check=model_check, context=context, panel_warnings=warnings,
+        pointing={m: pointing_game(stats_table, f"{m}_peak_in_lung") for m in methods})

@@ -17,6 +17,7 @@ from figures.plots import (
 )
 from figures.plots import POSITIONS
 from helpers import outcome_table
+from stats.pointing import pointing_game  # tests may compute; figures only draw
 
 METRICS = ["q_laplacian_var", "q_rms_contrast", "q_highfreq_share", "q_mean"]
 
@@ -58,8 +59,9 @@ def test_three_plots_with_statistics(tmp_path, table, analysis):
         assert (pts["TN"].n, pts["FP"].n) == (counts["TN"], counts["FP"])
         assert any(t.startswith("Spearman rho = ") for t in ax.texts)
 
+    rates = {m: pointing_game(table, f"{m}_peak_in_lung") for m in ("gradcam", "ig")}
     loc = assert_png(plot_localisation(table, ["gradcam", "ig"], tmp_path / "l.png",
-                                       comparisons=analysis["localisation"]))
+                                       comparisons=analysis["localisation"], pointing=rates))
     pointing = [ax for ax in loc.axes if "pointing game" in ax.title]
     assert [ax.title.split(":")[0] for ax in pointing] == ["gradcam", "ig"]
     fp = table[table.outcome == "FP"]["gradcam_peak_in_lung"]
@@ -69,7 +71,7 @@ def test_three_plots_with_statistics(tmp_path, table, analysis):
 
 def test_grid_grows_with_metrics(tmp_path, table):
     small = Image.open(plot_distributions(table, METRICS[:1], tmp_path / "a.png").path).size
-    large = Image.open(plot_distributions(table, METRICS * 2, tmp_path / "b.png").path).size
+    large = Image.open(plot_distributions(table, METRICS, tmp_path / "b.png").path).size  # 2 x 3 axes
     assert large[0] > small[0] and large[1] > small[1]
 
 
@@ -80,7 +82,8 @@ def test_empty_groups_missing_columns_and_nan(tmp_path):
     metrics = ["q_laplacian_var", "q_rms_contrast", "q_mean", "not_a_column"]
     assert_png(plot_distributions(df, metrics, tmp_path / "d.png"))
     assert_png(plot_dose_response(df, metrics, tmp_path / "r.png"))
-    assert_png(plot_localisation(df, ["gradcam", "ig", "absent"], tmp_path / "l.png"))
+    drawn = assert_png(plot_localisation(df, ["gradcam", "ig", "absent"], tmp_path / "l.png"))
+    assert "not computed" in drawn.texts()  # no pointing-game rates given: the figure computes none
 
 
 def test_no_metrics_single_row_and_no_normal_images(tmp_path):

@@ -14,14 +14,14 @@ from xai.investigate import analysis_table, investigate
 
 @pytest.fixture
 def explain_folder(tmp_path):
-    """A synthetic explain folder (no maps): 40 FP with blurrier films than 120 TN, 150 TP, 20 FN."""
+    """A synthetic explain folder (no maps): 30 FP with blurrier films than 60 TN, 40 TP, 10 FN."""
     run = RunLayout(tmp_path / "runs" / "r")
     run.root.mkdir(parents=True)
     run.run_info.write_text(json.dumps({"config": {"arch": "resnet18"},
                                         "weights": {"init": "random", "reason": "test"}}))
     folder = run.explain("valid")
     folder.root.mkdir(parents=True)
-    table = outcome_table({"TP": 150, "TN": 120, "FP": 40, "FN": 20}, seed=3)
+    table = outcome_table({"TP": 40, "TN": 60, "FP": 30, "FN": 10}, seed=3)
     table["explained"] = False
     table["lung_mask_plausible"] = True
     table.loc[table.index[:5], "lung_mask_plausible"] = False
@@ -30,11 +30,26 @@ def explain_folder(tmp_path):
     return folder, table
 
 
+def test_investigation_computes_the_statistics_and_pointing_game(explain_folder):
+    """Fast: the computation alone (the slow test below also draws it)."""
+    folder, table = explain_folder
+    inv = investigate(folder.root, n_boot=20, seed=0)
+    assert inv.split_metrics["counts"] == {"TP": 40, "TN": 60, "FP": 30, "FN": 10}
+    assert inv.stats_table.loc[table.index[:5], "gradcam_lung_share"].isna().all()
+    blur = next(r for r in inv.analysis["comparisons"]
+                if r["metric"] == "q_laplacian_var" and r["comparison"] == "FP vs TN")
+    assert blur["rank_biserial"] < 0
+    fp = inv.stats_table.loc[inv.stats_table["outcome"] == "FP", "gradcam_peak_in_lung"].dropna()
+    rate = inv.pointing["gradcam"]["FP"]
+    assert (rate["successes"], rate["n"]) == (int(fp.sum()), len(fp)) and rate["ci_low"] <= rate["value"]
+
+
+@pytest.mark.slow  # investigates and draws every figure and the report (the fast test above computes)
 def test_investigation_is_computed_once_and_drawn_as_computed(explain_folder):
     folder, table = explain_folder
     inv = investigate(folder.root, n_boot=100, seed=0)
     assert inv.split == "valid" and inv.arch == "resnet18"
-    assert inv.split_metrics["counts"] == {"TP": 150, "TN": 120, "FP": 40, "FN": 20}
+    assert inv.split_metrics["counts"] == {"TP": 40, "TN": 60, "FP": 30, "FN": 10}
     # implausible lung masks: lung-relative saliency blanked for the statistics, the table itself untouched
     assert inv.stats_table.loc[table.index[:5], "gradcam_lung_share"].isna().all()
     assert inv.table["gradcam_lung_share"].notna().all()
