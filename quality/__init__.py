@@ -2,8 +2,11 @@
 
 * :mod:`quality.metrics`: pure metric functions ``fn(image, mask=None) -> float`` and
   :func:`quality_metrics` (all of them as ``q_`` columns).
-* :mod:`quality.measure`: :func:`quality.measure.measure_image` for one loaded image and
-  the batch command ``python -m quality.measure`` (``run(cfg) -> DataFrame``).
+* :mod:`quality.batch`: :func:`quality.batch.measure_image` for one loaded image and
+  :func:`quality.batch.measure_dataset` for a dataset split (``MeasureConfig -> DataFrame``).
+* :mod:`quality.arrays`: the metrics of images already in memory.
+* :mod:`quality.measure`: the command ``python -m quality.measure`` (``run(cfg) -> DataFrame``:
+  :func:`quality.batch.measure_dataset`, then the CSV and its config JSON).
 """
 
 from quality.metrics import (ANALYSIS_SIZE, QUALITY_COLUMNS, MaskError, blur_effect, clip_high_fraction,

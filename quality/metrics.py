@@ -39,7 +39,7 @@ Edge cases (documented values, never NaN):
 Analysis size: the metrics themselves do not resize. Sharpness and noise values
 depend on pixel size, so values are only comparable between images measured at
 the same size. The toolkit measures everything at ``ANALYSIS_SIZE`` = 224 px
-square (see :func:`quality.measure.measure_image`), the size the model sees; the
+square (see :func:`quality.batch.measure_image`), the size the model sees; the
 ranges quoted below assume that, and the frequency cut-off is in cycles per
 pixel of the analysis image.
 """
@@ -514,7 +514,7 @@ BOUNDING_BOX_METRICS = ("q_highfreq_share", "q_highfreq_power", "q_lowfreq_power
 def quality_metrics(image: np.ndarray, mask: np.ndarray | None = None) -> dict[str, float]:
     """Every metric of this module for one image, at the image's own size.
 
-    Resize to the analysis size first (or use :func:`quality.measure.measure_image`,
+    Resize to the analysis size first (or use :func:`quality.batch.measure_image`,
     which does) so values are comparable across images.
 
     Args:
