@@ -158,13 +158,14 @@ def write_investigation(inv: Investigation, *, force: bool = False) -> dict:
 
     from figures.saliency_evidence import localisation_evidence_section
 
+    # Panels first: the slices section links the panels of its typical errors and checks they exist.
+    gallery_rows = draw_panels(layout, inv.table, inv.config, warnings=inv.panel_warnings, context=inv.context,
+                               force=force or bool(inv.panel_warnings) or bool(inv.context and inv.context["rows"]))
     extra_sections = [*evaluation_set_sections(inv.config, run_layout(inv.config["resolved_run"]).root),
                       localisation_evidence_section(inv.accounting, primary=PRIMARY_METRICS["saliency_outside_lungs"],
                                                     top_percents=LOCALISATION_TOP_PERCENTS),
                       *beyond_correlation_sections(inv), *natural_dose_sections(layout, inv.natural_doses),
                       *slices_sections(layout.root)]
-    gallery_rows = draw_panels(layout, inv.table, inv.config, warnings=inv.panel_warnings, context=inv.context,
-                               force=force or bool(inv.panel_warnings) or bool(inv.context and inv.context["rows"]))
     gallery = write_gallery(gallery_rows, layout.gallery)
     table = inv.table
     run_summary = {**inv.run_info, "explain": {"config": inv.config, **inv.explain_info},

@@ -67,3 +67,22 @@ def test_investigation_is_computed_once_and_drawn_as_computed(explain_folder):
     for name in ("confusion", "distributions", "dose_response", "localisation"):
         assert folder.figure(name).is_file(), name
     assert paths["html"] == folder.report("html") and folder.gallery.is_file()
+
+
+@pytest.mark.slow  # draws every figure
+def test_panels_exist_before_the_sections_that_link_them(explain_folder, monkeypatch):
+    """The slices section links each typical error's panel only if the file exists when it is built."""
+    import figures.investigation as fi
+
+    folder, _ = explain_folder
+    calls: list[str] = []
+    real_draw = fi.draw_panels
+
+    def draw(*args, **kwargs):
+        calls.append("panels")
+        return real_draw(*args, **kwargs)
+
+    monkeypatch.setattr(fi, "draw_panels", draw)
+    monkeypatch.setattr(fi, "slices_sections", lambda root: calls.append("slices") or [])
+    write_investigation(investigate(folder.root, n_boot=20, seed=0))
+    assert calls == ["panels", "slices"]
