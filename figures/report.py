@@ -6,6 +6,10 @@ the gallery and the CSV tables are relative to the report folder. The JSON
 holds everything the text is made from (analysis, run info, split metrics,
 figure and table paths) and passes ``json.dumps(allow_nan=False)``.
 
+The report is a list of typed blocks (:class:`Heading`, :class:`Para`,
+:class:`Table`, ...) built here from the results; ``figures/templates/report.md.j2``
+and ``report.html.j2`` render the same blocks to Markdown and to HTML (autoescaped).
+
 Section order: title and run summary, small-split warning, classification
 metrics, Figure 1, verdict, quality comparisons, dose-response, localisation,
 regression, power, gallery, extra sections, other figures, how to read this.
@@ -13,11 +17,9 @@ regression, power, gallery, extra sections, other figures, how to read this.
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
 import json
 import math
-import mimetypes
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from data.jsonsafe import jsonable
-from figures.templating import render
+from figures.templating import data_uri, render
 from stats.intervals import format_metric  # figures is the last layer: it may read lower ones
 
 #: Status -> (badge background, badge text colour).
@@ -223,11 +225,6 @@ def _rel(out_dir: Path, path: str | os.PathLike) -> str:
     return PurePosixPath(Path(os.path.relpath(target, out_dir)).as_posix()).as_posix()
 
 
-def _data_uri(path: Path) -> str:
-    mime = mimetypes.guess_type(path.name)[0] or "image/png"
-    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
-
-
 # ----------------------------------------------------------------------------- sections
 
 def _figure(out_dir: Path, figures: Mapping[str, str], key: str, caption: str) -> Figure | Para:
@@ -238,7 +235,7 @@ def _figure(out_dir: Path, figures: Mapping[str, str], key: str, caption: str) -
     rel = _rel(out_dir, figures[key])
     if not path.is_file():
         return Para(f"({caption}: figure file not found: {rel})", "missing")
-    return Figure(caption, rel, _data_uri(path))
+    return Figure(caption, rel, data_uri(path))
 
 
 def _run_summary(run_info: Mapping, analysis: Mapping) -> Summary:

@@ -9,8 +9,14 @@ body, a rendered section) passes unchanged.
 
 from __future__ import annotations
 
+import base64
 import html
+import mimetypes
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -48,11 +54,36 @@ def environment(autoescape: bool) -> Environment:
     return _environment(autoescape)
 
 
-def render(name: str, **context: object) -> str:
-    """Render template ``name`` (``*.html.j2`` autoescaped, anything else not) with ``context``."""
-    return environment(name.endswith(".html.j2")).get_template(name).render(**context)
+def render(template: str, /, **context: object) -> str:
+    """Render ``template`` (``*.html.j2`` autoescaped, anything else not) with ``context``."""
+    return environment(template.endswith(".html.j2")).get_template(template).render(**context)
 
 
-def render_html(name: str, **context: object) -> Markup:
-    """Render an HTML template as markup (a section body another template embeds unescaped)."""
-    return Markup(render(name, **context))
+def data_uri(path: str | os.PathLike | None) -> str | None:
+    """The file as a ``data:`` URI (type from its name, PNG when unknown); None when there is no such file."""
+    if path is None or not Path(path).is_file():
+        return None
+    path = Path(path)
+    mime = mimetypes.guess_type(path.name)[0] or "image/png"
+    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def render_section(section: str, /, **context: object) -> str:
+    """A report section body (``sections/<section>.html.j2``), without the template file's final newline."""
+    return render(f"sections/{section}.html.j2", **context).removesuffix("\n")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A plain HTML table of a report section (``_html.j2`` ``grid``): cells as text."""
+
+    headers: tuple[str, ...]
+    rows: tuple[tuple[object, ...], ...]
+    numeric: tuple[bool, ...] = ()
+    highlight: tuple[bool, ...] = ()
+
+
+def grid(headers: Sequence[str], rows: Sequence[Sequence[object]], numeric: Sequence[bool] | None = None,
+         highlight: Sequence[bool] | None = None) -> Grid:
+    """A :class:`Grid` of ``rows`` under ``headers``."""
+    return Grid(tuple(headers), tuple(tuple(r) for r in rows), tuple(numeric or ()), tuple(highlight or ()))
