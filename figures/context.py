@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from stats.primary import PRIMARY_METRICS
+from stats.verdict import HypothesisVerdict
 
 #: Primary metric column -> short label in the context table.
 METRIC_LABELS = {
@@ -107,9 +109,8 @@ def context_table(context: Mapping | None) -> tuple[list[str], list[list[str]], 
     return headers, rows, intro
 
 
-def mark_verdicts(verdict: Sequence[Mapping], model_check: Mapping | None) -> list[Mapping]:
+def mark_verdicts(verdict: Sequence[HypothesisVerdict], model_check: Mapping | None) -> list[HypothesisVerdict]:
     """Verdicts with their claim marked when the model is no better than chance (others unchanged)."""
     if not chance_warning(model_check):
         return list(verdict)
-    return [{**v, "claim": "[rests on a model no better than chance] " + str(v.get("claim", v.get("hypothesis", ""))),
-             "chance_model": True} for v in verdict]
+    return [replace(v, claim="[rests on a model no better than chance] " + v.claim) for v in verdict]

@@ -22,6 +22,7 @@ from figures.plots import plot_distributions, plot_dose_response, plot_localisat
 from figures.report import write_report
 from figures.slices import slices_sections
 from figures.templating import render_section
+from stats.analysis import rows_frame
 from stats.intervals import format_metric
 from stats.primary import LOCALISATION_TOP_PERCENTS, PRIMARY_METRICS
 from xai.investigate import Investigation
@@ -144,11 +145,11 @@ def write_investigation(inv: Investigation, *, force: bool = False) -> dict:
     analysis = inv.analysis
     shown = list(inv.shown_metrics)
     plot_distributions(inv.stats_table, shown, layout.figure("distributions"),
-                       comparisons=pd.DataFrame(analysis["comparisons"]))
+                       comparisons=rows_frame(analysis.comparisons))
     plot_dose_response(inv.stats_table, shown, layout.figure("dose_response"),
-                       dose=pd.DataFrame(analysis["dose_response"]))
+                       dose=rows_frame(analysis.dose_response))
     plot_localisation(inv.stats_table, list(inv.methods), layout.figure("localisation"),
-                      comparisons=pd.DataFrame(analysis["localisation"]), pointing=inv.pointing)
+                      comparisons=rows_frame(analysis.localisation), pointing=inv.pointing)
 
     from figures.saliency_evidence import localisation_evidence_section
 

@@ -29,7 +29,12 @@ import numpy as np
 
 from data.jsonsafe import jsonable
 from figures.templating import data_uri, render
+from stats.analysis import Analysis, PowerSummary
+from stats.compare import ComparisonRow
+from stats.correlation import DoseRow
 from stats.intervals import format_metric  # figures is the last layer: it may read lower ones
+from stats.regression import RegressionResult
+from stats.verdict import HypothesisVerdict, MetricTest, VerdictReport
 
 #: Status -> (badge background, badge text colour).
 STATUS_COLOURS = {
@@ -238,7 +243,7 @@ def _figure(out_dir: Path, figures: Mapping[str, str], key: str, caption: str) -
     return Figure(caption, rel, data_uri(path))
 
 
-def _run_summary(run_info: Mapping, analysis: Mapping) -> Summary:
+def _run_summary(run_info: Mapping, analysis: Analysis) -> Summary:
     """Architecture, weights init and its reason (always), device, data root, n per split."""
     config = run_info.get("config") or {}
     weights = run_info.get("weights") or {}
@@ -255,7 +260,7 @@ def _run_summary(run_info: Mapping, analysis: Mapping) -> Summary:
              ("Data root", run_info.get("data_root") or config.get("data") or "not recorded"),
              ("Images per split", n_text)]
     split = run_info.get("analysed_split") or run_info.get("split")
-    analysed = f"{analysis.get('n_images', 'n/a')} images" + (f" ({split} split)" if split else "")
+    analysed = f"{analysis.n_images} images" + (f" ({split} split)" if split else "")
     items.append(("Analysed", analysed))
     if run_info.get("run_dir"):
         items.append(("Run folder", run_info["run_dir"]))
@@ -273,22 +278,22 @@ def _split_dicts(split_metrics: Mapping) -> dict[str, Mapping]:
     return {str(k): v for k, v in split_metrics.items() if isinstance(v, Mapping) and "accuracy" in v}
 
 
-def small_split_warnings(analysis: Mapping, split_metrics: Mapping) -> list[str]:
+def small_split_warnings(analysis: Analysis, split_metrics: Mapping) -> list[str]:
     """One small-split warning per split: the analysis's wording for the analysed split, else the metrics'.
 
     The analysis and the classification metrics both warn about the analysed split
     in their own words; the report states each fact once.
     """
     found = []
-    if analysis.get("small_split_warning"):
-        found.append(str(analysis["small_split_warning"]))
+    if analysis.small_split_warning:
+        found.append(analysis.small_split_warning)
     for name, m in _split_dicts(split_metrics).items():
         if m.get("small_split_warning") and not (found and not name):  # '' is the analysed split itself
             found.append((f"[{name}] " if name else "") + str(m["small_split_warning"]))
     return list(dict.fromkeys(found))
 
 
-def header_warnings(analysis: Mapping, split_metrics: Mapping, model_check: Mapping | None = None,
+def header_warnings(analysis: Analysis, split_metrics: Mapping, model_check: Mapping | None = None,
                     context: Mapping | None = None) -> list[str]:
     """The report's opening warnings, one per fact: a model no better than chance first, then small
     splits, then within-class tests that are impossible (and what is shown instead)."""
@@ -336,37 +341,30 @@ def _metrics_section(split_metrics: Mapping) -> list[Block]:
     return [_table(headers, rows), note]
 
 
-def _verdict_metrics(metrics: Sequence[Mapping]) -> Table | None:
+def _verdict_metrics(metrics: Sequence[MetricTest]) -> Table | None:
     """Per-metric FP vs TN numbers behind one verdict, as a compact table."""
     if not metrics:
         return None
-    def direction(m: Mapping) -> str:
-        d = m.get("direction", 0) or 0
-        return m.get("hypothesised_direction") or ("lower in FPs" if d < 0 else "higher in FPs" if d > 0 else "")
+    def direction(m: MetricTest) -> str:
+        return "lower in FPs" if m.direction < 0 else "higher in FPs" if m.direction > 0 else ""
 
-    rows = [[m.get("metric", ""), m.get("role", ""), m.get("status", ""), direction(m),
-             f"{fmt(m.get('median_fp'))} (n={fmt(m.get('n_fp'))})",
-             f"{fmt(m.get('median_tn'))} (n={fmt(m.get('n_tn'))})",
-             fmt_ci(m.get("rank_biserial"), m.get("ci_low"), m.get("ci_high")),
-             f"{fmt_p(m.get('q_value'))} ({m.get('correction', 'bh')})",
-             fmt(m.get("mde_rank_biserial"))] for m in metrics]
+    rows = [[m.metric, m.role, m.status, direction(m), f"{fmt(m.median_fp)} (n={fmt(m.n_fp)})",
+             f"{fmt(m.median_tn)} (n={fmt(m.n_tn)})", fmt_ci(m.rank_biserial, m.ci_low, m.ci_high),
+             f"{fmt_p(m.q_value)} ({m.correction})", fmt(m.mde_rank_biserial)] for m in metrics]
     return _table(["metric", "role", "status", "hypothesis", "FP median", "TN median", "r [95% CI]", "q (method)",
                    "MDE |r|"], rows,
                   numeric=[False, False, False, False, True, True, True, True, True],
-                  highlight=[m.get("status") in ("supported", "opposite", "finding") for m in metrics])
+                  highlight=[m.status in ("supported", "opposite", "finding") for m in metrics])
 
 
-def _verdict_section(verdict: Sequence[Mapping]) -> Verdicts | Para:
+def _verdict_section(verdict: Sequence[HypothesisVerdict]) -> Verdicts | Para:
     if not verdict:
         return Para("No verdict was computed.", "missing")
     items = []
     for v in verdict:
-        status = str(v.get("status", "not tested"))
-        colour, text_colour = STATUS_COLOURS.get(status, ("#57606a", "white"))
-        summary = v.get("summary")
-        items.append(VerdictItem(status, colour, text_colour, str(v.get("claim", v.get("hypothesis", ""))),
-                                 str(v.get("statement", "")), str(summary) if summary else None,
-                                 _verdict_metrics(v.get("metrics") or [])))
+        colour, text_colour = STATUS_COLOURS.get(v.status, ("#57606a", "white"))
+        items.append(VerdictItem(v.status, colour, text_colour, v.claim, v.statement, v.summary or None,
+                                 _verdict_metrics(v.metrics)))
     intro = ("Each hypothesis is judged on FP vs TN (true NORMAL images only) by its ONE primary test: 'supported' "
              "needs a Holm-adjusted q < 0.05 with the hypothesised sign; 'no evidence' is a null result at this "
              "sample size, reported with the smallest effect that could have been detected at the Holm level. "
@@ -374,128 +372,119 @@ def _verdict_section(verdict: Sequence[Mapping]) -> Verdicts | Para:
     return Verdicts(intro, tuple(items))
 
 
-def _primary_declaration(primary: Mapping) -> list[Block]:
+def _primary_declaration(primary: VerdictReport | None) -> list[Block]:
     """The pre-declared primary choice, stated before any result."""
-    text = primary.get("declaration")
-    return [Para(str(text), "note")] if text else []
+    return [Para(primary.declaration, "note")] if primary and primary.declaration else []
 
 
-def _exploratory_section(primary: Mapping) -> list[Block]:
+def _exploratory_section(primary: VerdictReport | None) -> list[Block]:
     """Exploratory findings (BH q), the held-out confirmation of the headline, the geometry note and strata."""
-    blocks = []
-    found = [m for m in primary.get("exploratory") or [] if m.get("status") == "finding"]
-    n_all = len(primary.get("exploratory") or [])
-    blocks.append(Para(f"EXPLORATORY: {len(found)} of {n_all} non-primary FP-vs-TN comparisons have BH q < "
-                        f"{fmt(primary.get('alpha', ALPHA))} with a CI excluding 0"
-                        + (": " + "; ".join(f"{m['metric']} r = {fmt_ci(m.get('rank_biserial'), m.get('ci_low'), m.get('ci_high'))}"
-                                            f", q = {fmt_p(m.get('q_value'))}" for m in found) if found else "")
-                        + ". They suggest, they do not test."))
-    conf = primary.get("confirmation")
+    exploratory = primary.exploratory if primary else ()
+    found = [m for m in exploratory if m.status == "finding"]
+    blocks: list[Block] = [Para(
+        f"EXPLORATORY: {len(found)} of {len(exploratory)} non-primary FP-vs-TN comparisons have BH q < "
+        f"{fmt(primary.alpha if primary else ALPHA)} with a CI excluding 0"
+        + (": " + "; ".join(f"{m.metric} r = {fmt_ci(m.rank_biserial, m.ci_low, m.ci_high)}, q = {fmt_p(m.q_value)}"
+                            for m in found) if found else "")
+        + ". They suggest, they do not test.")]
+    if primary is None:
+        return blocks
+    conf = primary.confirmation
     if conf:
-        blocks.append(Para(f"Confirmation of the exploratory headline ({conf.get('method')}, seed "
-                            f"{conf.get('seed')}): {conf.get('statement')}"))
-    strata = [(h["hypothesis"], s) for h in primary.get("hypotheses") or [] for s in h.get("strata") or []]
+        blocks.append(Para(f"Confirmation of the exploratory headline ({conf.method}, seed {conf.seed}): "
+                           f"{conf.statement}"))
+    strata = [(h.hypothesis, s) for h in primary.hypotheses for s in h.strata]
     if strata:
-        rows = [[h, s.get("stratum"), f"{s.get('n_fp')} / {s.get('n_tn')}",
-                 fmt_ci(s.get("rank_biserial"), s.get("ci_low"), s.get("ci_high")), fmt_p(s.get("p_value")),
-                 s.get("reason") or ""] for h, s in strata]
+        rows = [[h, s.stratum, f"{s.n_fp} / {s.n_tn}", fmt_ci(s.rank_biserial, s.ci_low, s.ci_high),
+                 fmt_p(s.p_value), s.reason or ""] for h, s in strata]
         blocks.append(Para("Primary comparisons within each storage-geometry stratum (is_224_copy; descriptive, "
-                            "not in the Holm family):"))
+                           "not in the Holm family):"))
         blocks.append(_table(["hypothesis", "stratum", "FP / TN", "r [95% CI]", "p", "not tested because"], rows,
                              numeric=[False, False, True, True, True, False]))
-    if primary.get("geometry"):
-        blocks.append(Para(str(primary["geometry"]), "note"))
+    if primary.geometry:
+        blocks.append(Para(primary.geometry, "note"))
     return blocks
 
 
-def _significant(row: Mapping) -> bool:
-    q, lo, hi = row.get("q_value"), row.get("ci_low"), row.get("ci_high")
+def _significant(row: ComparisonRow | DoseRow) -> bool:
+    q, lo, hi = row.q_value, row.ci_low, row.ci_high
     return (not _missing(q) and float(q) < ALPHA and not _missing(lo) and not _missing(hi)
             and (float(lo) > 0 or float(hi) < 0))
 
 
-def _comparison_table(rows: Sequence[Mapping]) -> list[Block]:
+def _comparison_table(rows: Sequence[ComparisonRow]) -> list[Block]:
     """metric, comparison, n, medians, rank-biserial [CI], p, q, MDE, as a table."""
     if not rows:
         return [Para("No comparisons were computed.", "missing")]
     order = {"FP vs TN": 0, "FN vs TP": 1}
-    rows = sorted(rows, key=lambda r: order.get(r.get("comparison"), 2))  # stable: metric order kept
-    untested = [r for r in rows if _missing(r.get("p_value"))]
-    rows = [r for r in rows if not _missing(r.get("p_value"))]
+    rows = sorted(rows, key=lambda r: order.get(r.comparison, 2))  # stable: metric order kept
+    untested = [r for r in rows if _missing(r.p_value)]
+    rows = [r for r in rows if not _missing(r.p_value)]
     notes = []
-    for comparison in dict.fromkeys(r.get("comparison") for r in untested):  # one line per comparison
-        part = [r for r in untested if r.get("comparison") == comparison]
-        reasons = "; ".join(sorted({str(r.get("reason") or "no reason given") for r in part}))
+    for comparison in dict.fromkeys(r.comparison for r in untested):  # one line per comparison
+        part = [r for r in untested if r.comparison == comparison]
+        reasons = "; ".join(sorted({str(r.reason or "no reason given") for r in part}))
         notes.append(Para(f"{comparison}: {len(part)} metric(s) not tested ({reasons}): "
-                           + ", ".join(str(r.get("metric")) for r in part), "missing"))
+                          + ", ".join(r.metric for r in part), "missing"))
     if not rows:
         return notes
     headers = ["metric", "comparison", "n error", "n correct", "median error", "median correct",
                "rank-biserial r [95% CI]", "p", "q (BH)", "MDE |r|", "note"]
     numeric = [False, False, True, True, True, True, True, True, True, True, False]
-    body = [[r.get("metric", ""), r.get("comparison", ""), fmt(r.get("n1")), fmt(r.get("n2")),
-             fmt(r.get("median1")), fmt(r.get("median2")),
-             fmt_ci(r.get("rank_biserial"), r.get("ci_low"), r.get("ci_high")),
-             fmt_p(r.get("p_value")), fmt_p(r.get("q_value")), fmt(r.get("mde_rank_biserial")),
-             r.get("reason") or ""] for r in rows]
+    body = [[r.metric, r.comparison, fmt(r.n1), fmt(r.n2), fmt(r.median1), fmt(r.median2),
+             fmt_ci(r.rank_biserial, r.ci_low, r.ci_high), fmt_p(r.p_value), fmt_p(r.q_value),
+             fmt(r.mde_rank_biserial), r.reason or ""] for r in rows]
     return [_table(headers, body, numeric=numeric, highlight=[_significant(r) for r in rows]), *notes]
 
 
-def _dose_table(rows: Sequence[Mapping]) -> Table | Para:
+def _dose_table(rows: Sequence[DoseRow]) -> Table | Para:
     if not rows:
         return Para("No dose-response correlations were computed.", "missing")
     headers = ["metric", "n (true NORMAL)", "Spearman rho [95% CI]", "p", "q (BH)", "note"]
     numeric = [False, True, True, True, True, False]
-    body = [[r.get("metric", ""), fmt(r.get("n")), fmt_ci(r.get("rho"), r.get("ci_low"), r.get("ci_high")),
-             fmt_p(r.get("p", r.get("p_value"))), fmt_p(r.get("q_value")), r.get("reason") or ""] for r in rows]
+    body = [[r.metric, fmt(r.n), fmt_ci(r.rho, r.ci_low, r.ci_high), fmt_p(r.p), fmt_p(r.q_value), r.reason or ""]
+            for r in rows]
     return _table(headers, body, numeric=numeric, highlight=[_significant(r) for r in rows])
 
 
-def _regression_class(cls: str, res: Mapping) -> list[Block]:
+def _regression_class(cls: str, res: RegressionResult) -> list[Block]:
     event = {"NORMAL": "FP", "PNEUMONIA": "FN"}.get(cls, "error")
     head = Heading(f"True {cls} (event = {event})", 3)
-    facts = (f"n = {fmt(res.get('n'))}, events = {fmt(res.get('n_events'))}, non-events = "
-             f"{fmt(res.get('n_nonevents'))}; predictors: {', '.join(res.get('predictors') or []) or 'none'}.")
+    facts = (f"n = {fmt(res.n)}, events = {fmt(res.n_events)}, non-events = {fmt(res.n_nonevents)}; "
+             f"predictors: {', '.join(res.predictors) or 'none'}.")
     blocks: list[Block] = [head, Para(facts)]
-    if not res.get("fit_ok"):
-        blocks.append(Para(f"not fit: {res.get('reason') or 'no reason given'}", "missing"))
+    if not res.fit_ok:
+        blocks.append(Para(f"not fit: {res.reason or 'no reason given'}", "missing"))
     else:
-        rows = res.get("odds_ratios") or []
+        rows = res.odds_ratios.to_dict(orient="records")
         blocks.append(_table(
             ["predictor", "odds ratio per 1 SD", "95% CI", "p"],
-            [[r.get("predictor", ""), fmt(r.get("odds_ratio")), f"{fmt(r.get('ci_low'))} to {fmt(r.get('ci_high'))}",
-              fmt_p(r.get("p_value"))] for r in rows],
+            [[r["predictor"], fmt(r["odds_ratio"]), f"{fmt(r['ci_low'])} to {fmt(r['ci_high'])}", fmt_p(r["p_value"])]
+             for r in rows],
             numeric=[False, True, True, True],
-            highlight=[not _missing(r.get("p_value")) and float(r["p_value"]) < ALPHA for r in rows]))
-    for note in res.get("notes") or []:
+            highlight=[not _missing(r["p_value"]) and float(r["p_value"]) < ALPHA for r in rows]))
+    for note in res.notes:
         blocks.append(Para(f"Note: {note}", "note"))
     return blocks
 
 
-def _regression_section(regression: Mapping) -> list[Block]:
+def _regression_section(regression: Mapping[str, RegressionResult]) -> list[Block]:
     if not regression:
         return [Para("No regression was run.", "missing")]
     intro = Para("Logistic regression of being an error within one true class on standardised predictors "
-                  "(odds ratios per 1 SD, Wald 95% CI), adjusted for image geometry.", "note")
-    return [intro] + [b for cls, res in regression.items() if isinstance(res, Mapping)
-                      for b in _regression_class(cls, res)]
+                 "(odds ratios per 1 SD, Wald 95% CI), adjusted for image geometry.", "note")
+    return [intro] + [b for cls, res in regression.items() for b in _regression_class(cls, res)]
 
 
-def _power_section(power: Mapping) -> list[Block]:
-    if not power:
+def _power_section(power: PowerSummary | None) -> list[Block]:
+    if power is None:
         return [Para("No power analysis was provided.", "missing")]
-    rows = []
-    for key in ("FP vs TN", "FN vs TP"):
-        mde = power.get(key)
-        if isinstance(mde, Mapping):
-            rows.append([key, fmt(mde.get("n1")), fmt(mde.get("n2")), fmt(mde.get("cohens_d")),
-                         fmt(mde.get("rank_biserial")), mde.get("reason") or ""])
-    blocks: list[Block] = []
-    if rows:
-        headers = ["comparison", "n error", "n correct", "MDE |Cohen's d|", "MDE |rank-biserial|", "note"]
-        blocks.append(_table(headers, rows, numeric=[False, True, True, True, True, False]))
-    if power.get("note"):
-        blocks.append(Para(str(power["note"]), "note"))
+    rows = [[key, fmt(mde.n1), fmt(mde.n2), fmt(mde.cohens_d), fmt(mde.rank_biserial), mde.reason or ""]
+            for key, mde in ((k, power.comparison(k)) for k in ("FP vs TN", "FN vs TP"))]
+    headers = ["comparison", "n error", "n correct", "MDE |Cohen's d|", "MDE |rank-biserial|", "note"]
+    blocks: list[Block] = [_table(headers, rows, numeric=[False, True, True, True, True, False])]
+    if power.note:
+        blocks.append(Para(power.note, "note"))
     return blocks
 
 
@@ -506,7 +495,7 @@ def _gallery_section(out_dir: Path, gallery: str | None) -> GalleryLink | Para:
                        "Every error as an X-ray | Grad-CAM | IG panel, most confident errors first")
 
 
-def _howto_section(out_dir: Path, tables: Mapping[str, str], analysis: Mapping) -> HowTo:
+def _howto_section(out_dir: Path, tables: Mapping[str, str], analysis: Analysis) -> HowTo:
     points = [
         "Within-class comparisons: errors are compared only with correct images of the same true class (FP vs "
         "TN among true NORMAL, FN vs TP among true PNEUMONIA), never with all correct images, because pneumonia "
@@ -524,7 +513,7 @@ def _howto_section(out_dir: Path, tables: Mapping[str, str], analysis: Mapping) 
         "seen at this sample size; it is not evidence that the effect is absent.",
         "Every number here can be recomputed from the CSV tables below.",
     ]
-    convention = (analysis.get("settings") or {}).get("sign_convention")
+    convention = analysis.settings.sign_convention if analysis.settings else None
     if convention:
         points.append(f"Sign convention: {convention}.")
     return HowTo(tuple(points), tuple((str(name), _rel(out_dir, p)) for name, p in tables.items()))
@@ -545,14 +534,14 @@ def _other_figures(out_dir: Path, figures: Mapping[str, str]) -> list[Block]:
     return [Heading("Other figures")] + [_figure(out_dir, figures, k, k.replace("_", " ")) for k in others]
 
 
-def _sections(out_dir: Path, analysis: Mapping, run_info: Mapping, split_metrics: Mapping,
+def _sections(out_dir: Path, analysis: Analysis, run_info: Mapping, split_metrics: Mapping,
               figures: Mapping[str, str], gallery: str | None, tables: Mapping[str, str], title: str,
               extra_sections: Sequence[tuple[str, str]] | None, generated: str,
               model_check: Mapping | None = None, context: Mapping | None = None) -> list[Block]:
     """Every block of the report, in order."""
     from figures.context import mark_verdicts
 
-    n = analysis.get("n_images", "n/a")
+    n = analysis.n_images
     parts: list[Block | list[Block]] = [
         Heading(title, 1),
         Para(f"Generated {generated}.", "note"),
@@ -563,28 +552,28 @@ def _sections(out_dir: Path, analysis: Mapping, run_info: Mapping, split_metrics
         Heading("Figure 1: confusion matrix"),
         _figure(out_dir, figures, "confusion", f"Figure 1. Confusion matrix (n = {n}); rows: truth."),
         Heading("Verdict"),
-        _primary_declaration(analysis.get("primary") or {}),
-        _verdict_section(mark_verdicts(analysis.get("verdict") or [], model_check)),
-        _exploratory_section(analysis.get("primary") or {}),
+        _primary_declaration(analysis.primary),
+        _verdict_section(mark_verdicts(analysis.verdict, model_check)),
+        _exploratory_section(analysis.primary),
         Heading("Per-error context: each error among correct images of its class"),
         _context_section(context),
         Heading("Image quality: errors vs correct images of the same class"),
-        _comparison_table(analysis.get("comparisons") or []),
+        _comparison_table(analysis.comparisons),
         _figure(out_dir, figures, "distributions",
                 "Quality metrics within each true class: TN vs FP and TP vs FN (n under each box)."),
         Heading("Dose-response among true NORMAL images"),
-        _dose_table(analysis.get("dose_response") or []),
+        _dose_table(analysis.dose_response),
         _figure(out_dir, figures, "dose_response",
                 "P(pneumonia) against each metric among true NORMAL images (FP and TN)."),
         Heading("Saliency localisation"),
-        _comparison_table(analysis.get("localisation") or []),
+        _comparison_table(analysis.localisation),
         _figure(out_dir, figures, "localisation",
                 "Area-normalised localisation: top-10% pixels of the raw map inside the lungs / lung area "
                 "(chance = 1.0), and pointing-game rate (Wilson 95% CI) by outcome."),
         Heading("Regression within each true class"),
-        _regression_section(analysis.get("regression") or {}),
+        _regression_section(analysis.regression),
         Heading("Power: what this split could detect"),
-        _power_section(analysis.get("power") or {}),
+        _power_section(analysis.power),
         Heading("Error gallery"),
         _gallery_section(out_dir, gallery),
         _extra(extra_sections),
@@ -598,7 +587,7 @@ def _sections(out_dir: Path, analysis: Mapping, run_info: Mapping, split_metrics
 def write_report(
     out_dir: str | Path,
     *,
-    analysis: Mapping,
+    analysis: Analysis,
     run_info: Mapping,
     split_metrics: Mapping,
     figures: Mapping[str, str],
@@ -617,9 +606,8 @@ def write_report(
 
     Args:
         out_dir: report folder (created if needed).
-        analysis: :func:`stats.analysis.analyse` output (``verdict``,
-            ``comparisons``, ``localisation``, ``dose_response``, ``regression``,
-            ``power``, ``small_split_warning``, ``n_images``, ``settings``).
+        analysis: :func:`stats.analysis.analyse` output (:class:`stats.analysis.Analysis`;
+            written into the JSON as ``Analysis.to_dict()``).
         run_info: the run's ``run.json`` (``config.arch``, ``weights.init`` and
             ``weights.reason``, ``device``, ``device_name``, ``data_root``,
             ``n_images`` per split; optional ``analysed_split``).

@@ -21,7 +21,7 @@ import pandas as pd
 from data.labels import PNEUMONIA
 from data.layout import ExplainLayout, explain_layout, run_layout
 from quality.metrics import QUALITY_COLUMNS
-from stats.analysis import analyse
+from stats.analysis import Analysis, analyse
 from stats.classification import binary_metrics
 from stats.pointing import pointing_game
 from stats.primary import LOCALISATION_TOP_PERCENTS, PRIMARY_METRICS
@@ -91,7 +91,7 @@ class Investigation:
         stats_table: the table the statistics read (lung-relative saliency blanked
             where the lung mask is implausible; see :func:`analysis_table`).
         split_metrics: :func:`stats.classification.binary_metrics` of the split.
-        analysis: :func:`stats.analysis.analyse` output.
+        analysis: :func:`stats.analysis.analyse` output (:class:`stats.analysis.Analysis`).
         shown_metrics: the quality metrics drawn in the figures.
         methods: saliency methods with localisation columns.
         accounting: :func:`xai.exclusions.saliency_accounting` (n used / excluded and why).
@@ -117,7 +117,7 @@ class Investigation:
     table: pd.DataFrame
     stats_table: pd.DataFrame
     split_metrics: dict
-    analysis: dict
+    analysis: Analysis
     shown_metrics: tuple[str, ...]
     methods: tuple[str, ...]
     accounting: pd.DataFrame

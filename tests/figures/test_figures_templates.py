@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from stats.analysis import Analysis
 from figures.report import Figure, Heading, Para, Summary, Table, VerdictItem, Verdicts, write_report
 from figures.templating import environment, grid, render, render_section
 
@@ -71,7 +72,7 @@ def test_figure_links_in_markdown_and_embeds_in_html():
 
 
 def test_missing_sections_are_omitted(tmp_path):
-    paths = write_report(tmp_path, analysis={"n_images": 3}, run_info={}, split_metrics={}, figures={},
+    paths = write_report(tmp_path, analysis=Analysis(n_images=3), run_info={}, split_metrics={}, figures={},
                          gallery=None, tables={}, title="bare")
     md, page = paths["md"].read_text(), paths["html"].read_text()
     assert "WARNING" not in md and 'class="warning"' not in page          # no warnings: no box at all
