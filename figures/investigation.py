@@ -23,6 +23,7 @@ from figures.report import write_report
 from figures.slices import slices_sections
 from figures.templating import render_section
 from stats.analysis import rows_frame
+from stats.context import PerErrorContext
 from stats.intervals import format_metric
 from stats.primary import LOCALISATION_TOP_PERCENTS, PRIMARY_METRICS
 from xai.investigate import Investigation
@@ -91,7 +92,8 @@ def evaluation_set_sections(config: dict, run_dir: Path) -> list[tuple[str, str]
 
 
 def draw_panels(layout: ExplainLayout, table: pd.DataFrame, config: dict, force: bool = False,
-                warnings: list[str] | tuple[str, ...] | None = None, context: dict | None = None) -> pd.DataFrame:
+                warnings: list[str] | tuple[str, ...] | None = None,
+                context: PerErrorContext | None = None) -> pd.DataFrame:
     """One panel per explained image with maps; returns rows for the gallery."""
     layout.panels_dir.mkdir(exist_ok=True)
     rows = []
@@ -159,7 +161,7 @@ def write_investigation(inv: Investigation, *, force: bool = False) -> dict:
                       *beyond_correlation_sections(inv), *natural_dose_sections(layout, inv.natural_doses),
                       *slices_sections(layout.root)]
     gallery_rows = draw_panels(layout, inv.table, inv.config, warnings=inv.panel_warnings, context=inv.context,
-                               force=force or bool(inv.panel_warnings) or bool(inv.context and inv.context["rows"]))
+                               force=force or bool(inv.panel_warnings) or bool(inv.context and inv.context.rows))
     gallery = write_gallery(gallery_rows, layout.gallery)
     table = inv.table
     run_summary = {**inv.run_info, "explain": {"config": inv.config, **inv.explain_info},

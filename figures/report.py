@@ -30,7 +30,9 @@ import numpy as np
 from data.jsonsafe import jsonable
 from figures.templating import data_uri, render
 from stats.analysis import Analysis, PowerSummary
+from stats.chance import ChanceCheck
 from stats.compare import ComparisonRow
+from stats.context import PerErrorContext
 from stats.correlation import DoseRow
 from stats.intervals import format_metric  # figures is the last layer: it may read lower ones
 from stats.regression import RegressionResult
@@ -293,8 +295,8 @@ def small_split_warnings(analysis: Analysis, split_metrics: Mapping) -> list[str
     return list(dict.fromkeys(found))
 
 
-def header_warnings(analysis: Analysis, split_metrics: Mapping, model_check: Mapping | None = None,
-                    context: Mapping | None = None) -> list[str]:
+def header_warnings(analysis: Analysis, split_metrics: Mapping, model_check: ChanceCheck | None = None,
+                    context: PerErrorContext | None = None) -> list[str]:
     """The report's opening warnings, one per fact: a model no better than chance first, then small
     splits, then within-class tests that are impossible (and what is shown instead)."""
     from figures.context import chance_warning, untestable_warning
@@ -303,7 +305,7 @@ def header_warnings(analysis: Analysis, split_metrics: Mapping, model_check: Map
     return [w for w in dict.fromkeys(found) if w]
 
 
-def _context_section(context: Mapping | None) -> list[Block]:
+def _context_section(context: PerErrorContext | None) -> list[Block]:
     from figures.context import context_table
 
     headers, rows, intro = context_table(context)
@@ -537,7 +539,7 @@ def _other_figures(out_dir: Path, figures: Mapping[str, str]) -> list[Block]:
 def _sections(out_dir: Path, analysis: Analysis, run_info: Mapping, split_metrics: Mapping,
               figures: Mapping[str, str], gallery: str | None, tables: Mapping[str, str], title: str,
               extra_sections: Sequence[tuple[str, str]] | None, generated: str,
-              model_check: Mapping | None = None, context: Mapping | None = None) -> list[Block]:
+              model_check: ChanceCheck | None = None, context: PerErrorContext | None = None) -> list[Block]:
     """Every block of the report, in order."""
     from figures.context import mark_verdicts
 
@@ -595,8 +597,8 @@ def write_report(
     tables: Mapping[str, str],
     title: str,
     extra_sections: Sequence[tuple[str, str]] | None = None,
-    model_check: Mapping | None = None,
-    context: Mapping | None = None,
+    model_check: ChanceCheck | None = None,
+    context: PerErrorContext | None = None,
 ) -> dict[str, Path]:
     """Write ``report.md``, ``report.json`` and a self-contained ``report.html`` into ``out_dir``.
 
@@ -621,11 +623,9 @@ def write_report(
         title: report title.
         extra_sections: optional (heading, HTML body) sections inserted after
             the gallery link.
-        model_check: ``stats.chance.ChanceCheck.to_dict()``; when it says the model is
-            no better than chance, the report opens with that and marks every verdict.
-        context: per-error context: ``pool`` (name), ``pool_by_class``, ``testable``
-            (``stats.context.within_class_testable``) and ``rows``
-            (``stats.context.ErrorContext.to_dict()`` each).
+        model_check: :func:`stats.chance.chance_check`; when it says the model is no better
+            than chance, the report opens with that and marks every verdict.
+        context: per-error context (:class:`stats.context.PerErrorContext`).
 
     Returns:
         ``{'md': Path, 'json': Path, 'html': Path}``.
