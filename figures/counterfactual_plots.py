@@ -27,6 +27,7 @@ from data.labels import CLASSES as CLASS_ORDER
 from data.labels import THRESHOLD
 from figures.style import figure, save
 from figures.templating import Grid, data_uri, grid, render_section
+from xai.counterfactual_result import CounterfactualResult
 
 REGION_STYLE = {"whole": ("#24292f", "o", "whole film"), "lungs": ("#1f6feb", "s", "inside the lungs"),
                 "outside": ("#d95f02", "^", "outside the lungs"),
@@ -292,39 +293,32 @@ _STATUS_COLOUR = {"outside": "#cf222e", "lungs": "#1a7f37", "negligible": "#5760
                   "not tested": "#d0d7de"}
 
 
-def counterfactual_section(result: Mapping) -> tuple[str, str]:
+def counterfactual_section(result: CounterfactualResult) -> tuple[str, str]:
     """The counterfactual results as one report section.
 
     Args:
-        result: :func:`xai.counterfactual.run_counterfactuals` output (or
-            ``counterfactual.json``); figures are read from ``result["out_dir"]``.
+        result: the sweeps as the report reads them (:class:`xai.counterfactual_result.CounterfactualResult`);
+            figures are read from ``result.out_dir`` (drawn there when ``result.figures`` is empty).
 
     Returns:
         (title, HTML): verdict headline and statements, inside-vs-outside table,
         texture-vs-shape table and note, the embedded figures, and the full summary table.
     """
     title = "Beyond correlation: counterfactual interventions"
-    out_dir = Path(result.get("out_dir", "."))
-    judged = result.get("verdict") or {}
-    status = judged.get("status", "not tested")
-    figures = result.get("figures") or {}
-    if not figures and result.get("summary"):
-        figures = draw_counterfactual_figures(out_dir, pd.DataFrame(result["summary"]),
-                                              (result.get("texture_shape") or {}).get("rows"))
-    texture = result.get("texture_shape") or {}
+    judged, texture = result.verdict, result.texture_shape
+    figures = result.figures
+    if not figures and result.summary:
+        figures = draw_counterfactual_figures(result.out_dir, pd.DataFrame(list(result.summary)), texture.rows)
     body = render_section(
-        "counterfactual", split=str(result.get("split", "?")),
-        n_text=", ".join(f"{k}: {v}" for k, v in result.get("n_images", {}).items()),
-        n_variants=result.get("n_variants_per_image", "?"), threshold=result.get("threshold", THRESHOLD),
-        min_effect=result.get("min_effect", 0.05), warnings=result.get("warnings") or [],
-        colour=_STATUS_COLOUR.get(status, "#57606a"), headline=judged.get("headline", "not tested"),
-        statements=judged.get("statements", []), comparison=_comparison_table(judged.get("rows", [])),
-        regions_note=(result.get("notes") or {}).get("regions"),
-        figures={key: data_uri(out_dir / figures[key]) if key in figures else None
+        "counterfactual", split=result.split, n_text=", ".join(f"{k}: {v}" for k, v in result.n_images.items()),
+        n_variants=result.n_variants_per_image, threshold=result.threshold, min_effect=result.min_effect,
+        warnings=result.warnings, colour=_STATUS_COLOUR.get(judged.status, "#57606a"), headline=judged.headline,
+        statements=judged.statements, comparison=_comparison_table(judged.rows),
+        regions_note=result.notes.get("regions"),
+        figures={key: data_uri(result.out_dir / figures[key]) if key in figures else None
                  for key in ("dose_response", "quality_response", "texture_shape")},
-        texture_statements=[r["statement"] for r in texture.get("rows", [])],
-        texture=_texture_table(texture.get("rows", [])), texture_note=texture.get("note"),
-        summary=_summary_table(result.get("summary") or []))
+        texture_statements=[r["statement"] for r in texture.rows], texture=_texture_table(texture.rows),
+        texture_note=texture.note, summary=_summary_table(result.summary))
     return title, body
 
 

@@ -27,6 +27,7 @@ from stats.classification import binary_metrics
 from stats.context import PerErrorContext
 from stats.pointing import pointing_game
 from stats.primary import LOCALISATION_TOP_PERCENTS, PRIMARY_METRICS
+from xai.counterfactual_result import CounterfactualResult
 from xai.exclusions import saliency_accounting
 
 METHODS = ("gradcam", "ig")
@@ -97,7 +98,8 @@ class Investigation:
         shown_metrics: the quality metrics drawn in the figures.
         methods: saliency methods with localisation columns.
         accounting: :func:`xai.exclusions.saliency_accounting` (n used / excluded and why).
-        counterfactual: ``counterfactual.json`` of the sweeps, or None.
+        counterfactual: ``counterfactual.json`` of the sweeps (:class:`xai.counterfactual_result.CounterfactualResult`),
+            or None.
         natural_doses: :func:`stats.natural_dose.natural_doses` of the sweeps (the doses in natural
             units), or None when the sweeps did not run.
         sanity: the sanity check, or None.
@@ -123,7 +125,7 @@ class Investigation:
     shown_metrics: tuple[str, ...]
     methods: tuple[str, ...]
     accounting: pd.DataFrame
-    counterfactual: dict | None
+    counterfactual: CounterfactualResult | None
     natural_doses: list | None
     sanity: SanityResult | None
     faithfulness: FaithfulnessResult | None
@@ -211,12 +213,12 @@ def load_faithfulness(layout: ExplainLayout, *, n_boot: int, seed: int) -> Faith
     return FaithfulnessResult(summary, curves, _json(layout.faithfulness_excluded))
 
 
-def load_counterfactual(layout: ExplainLayout) -> dict | None:
+def load_counterfactual(layout: ExplainLayout) -> CounterfactualResult | None:
     """``counterfactual.json`` of the sweeps (``out_dir`` set to where it lives now); None when absent."""
     result = _json(layout.counterfactual.result)
-    if result is not None:
-        result["out_dir"] = str(layout.counterfactual.root)
-    return result
+    if result is None:
+        return None
+    return CounterfactualResult.from_json({**result, "out_dir": str(layout.counterfactual.root)})
 
 
 def load_natural_doses(layout: ExplainLayout, stats_table: pd.DataFrame, *, n_boot: int, seed: int) -> list | None:

@@ -93,8 +93,11 @@ def test_grid_and_missing_figure_in_a_section():
 def test_counterfactual_section_escapes_what_it_is_given():
     from figures.counterfactual_plots import counterfactual_section
 
-    _, body = counterfactual_section({"out_dir": "/nonexistent", "split": "te<st", "warnings": ["w <1>"],
-                                      "verdict": {"headline": "h & h", "statements": ["s<"]}, "figures": {}})
+    from xai.counterfactual_result import CounterfactualResult, CounterfactualVerdict
+
+    result = CounterfactualResult(Path("/nonexistent"), split="te<st", warnings=("w <1>",),
+                                  verdict=CounterfactualVerdict(headline="h & h", statements=("s<",)))
+    _, body = counterfactual_section(result)
     assert "te&lt;st split" in body and '<div class="warning"><p>w &lt;1&gt;</p></div>' in body
     assert '<p class="claim">h &amp; h</p><p>s&lt;</p>' in body and "te<st" not in body
 
