@@ -40,18 +40,14 @@ def _escape_html(value: object) -> object:
     return Markup(html.escape(str(value)))
 
 
-def _environment(autoescape: bool) -> Environment:
+@lru_cache(maxsize=2)
+def environment(autoescape: bool) -> Environment:
+    """The environment for HTML (``autoescape=True``) or Markdown templates."""
     env = Environment(loader=PackageLoader("figures", "templates"), autoescape=autoescape,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
                       finalize=_escape_html if autoescape else None)
     env.filters.update(md_text=_md_text, md_cell=_md_cell, urlquote=quote)
     return env
-
-
-@lru_cache(maxsize=2)
-def environment(autoescape: bool) -> Environment:
-    """The environment for HTML (``autoescape=True``) or Markdown templates."""
-    return _environment(autoescape)
 
 
 def render(template: str, /, **context: object) -> str:
