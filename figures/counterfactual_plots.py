@@ -15,8 +15,6 @@ Empty inputs give a figure or section that says so, never an error.
 
 from __future__ import annotations
 
-import base64
-import html
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,6 +26,8 @@ from matplotlib.ticker import NullFormatter
 from data.labels import CLASSES as CLASS_ORDER
 from data.labels import THRESHOLD
 from figures.style import figure, save
+from figures.templating import Grid, data_uri, grid, render_section
+from xai.counterfactual_result import CounterfactualResult
 
 REGION_STYLE = {"whole": ("#24292f", "o", "whole film"), "lungs": ("#1f6feb", "s", "inside the lungs"),
                 "outside": ("#d95f02", "^", "outside the lungs"),
@@ -83,25 +83,6 @@ def _empty(path: Path, message: str) -> Path:
     ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
     save(fig, path)
     return path
-
-
-def _data_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
-
-
-def _img(path: Path | None, caption: str) -> str:
-    if path is None or not Path(path).is_file():
-        return f'<p class="missing">Figure missing: {html.escape(caption)}</p>'
-    return (f'<figure><img src="{_data_uri(Path(path))}" alt="{html.escape(caption)}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], numeric: Sequence[bool] | None = None) -> str:
-    numeric = numeric or [False] * len(headers)
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f'<td{" class=num" if numeric[i] else ""}>{html.escape(str(c))}</td>'
-                                    for i, c in enumerate(r)) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _ordered(values, order: Sequence[str]) -> list[str]:
@@ -266,10 +247,10 @@ def draw_counterfactual_figures(out_dir: str | Path, summary: pd.DataFrame,
 
 # ----------------------------------------------------------------------------- counterfactual section
 
-def _summary_table(summary: Sequence[Mapping]) -> str:
+def _summary_table(summary: Sequence[Mapping]) -> Grid | None:
     frame = pd.DataFrame(list(summary))
     if frame.empty:
-        return '<p class="missing">No summary rows.</p>'
+        return None
     headers = ["intervention", "strength", "true class", "region", "n", "mean change in P(pneumonia) [95% CI]",
                "mean |change|", "flip rate [Wilson 95% CI]"]
     rows = []
@@ -277,12 +258,12 @@ def _summary_table(summary: Sequence[Mapping]) -> str:
         rows.append([r.intervention, _strength_text(r.strength), r.label, r.region, int(r.n),
                      _fmt_ci(r.mean_delta, r.delta_low, r.delta_high, signed=True), _fmt(r.mean_abs_delta),
                      f"{int(r.flips)}/{int(r.n)} = {_fmt_ci(r.flip_rate, r.flip_low, r.flip_high)}"])
-    return _table(headers, rows, [False, True, False, False, True, True, True, True])
+    return grid(headers, rows, [False, True, False, False, True, True, True, True])
 
 
-def _comparison_table(rows: Sequence[Mapping]) -> str:
+def _comparison_table(rows: Sequence[Mapping]) -> Grid | None:
     if not rows:
-        return '<p class="missing">Inside-vs-outside comparison not run.</p>'
+        return None
     headers = ["intervention", "strength", "true class", "n", "mean |change| inside lungs", "mean |change| outside",
                "outside - inside (paired)", "lung area", "relation"]
     body = [[r["intervention"], _strength_text(r["strength"]), r["label"], r["n"],
@@ -290,12 +271,12 @@ def _comparison_table(rows: Sequence[Mapping]) -> str:
              _fmt_ci(r["outside_abs"], r["outside_low"], r["outside_high"]),
              _fmt_ci(r["diff"], r["diff_low"], r["diff_high"], signed=True),
              f"{100 * _num(r['lung_fraction']):.0f} %", r["relation"]] for r in rows]
-    return _table(headers, body, [False, True, False, True, True, True, True, True, False])
+    return grid(headers, body, [False, True, False, True, True, True, True, True, False])
 
 
-def _texture_table(rows: Sequence[Mapping]) -> str:
+def _texture_table(rows: Sequence[Mapping]) -> Grid | None:
     if not rows:
-        return '<p class="missing">Texture-vs-shape test not run.</p>'
+        return None
     headers = ["true class", "n", "shuffle patch (px)", "low-pass sigma (px)", "mean |change| shuffled",
                "mean |change| low-pass", "flips shuffled", "flips low-pass", "preserves the output"]
     body = [[r["label"], r["n"], _strength_text(r["shuffle_patch"]), _strength_text(r["low_pass_sigma"]),
@@ -304,7 +285,7 @@ def _texture_table(rows: Sequence[Mapping]) -> str:
              f"{r['shuffle_flips']}/{r['n']} [{_fmt(r['shuffle_flip_low'])}, {_fmt(r['shuffle_flip_high'])}]",
              f"{r['low_pass_flips']}/{r['n']} [{_fmt(r['low_pass_flip_low'])}, {_fmt(r['low_pass_flip_high'])}]",
              r["preserved"]] for r in rows]
-    return _table(headers, body, [False, True, True, True, True, True, True, True, False])
+    return grid(headers, body, [False, True, True, True, True, True, True, True, False])
 
 
 _STATUS_COLOUR = {"outside": "#cf222e", "lungs": "#1a7f37", "negligible": "#57606a", "inconclusive": "#b7791f",
@@ -312,58 +293,33 @@ _STATUS_COLOUR = {"outside": "#cf222e", "lungs": "#1a7f37", "negligible": "#5760
                   "not tested": "#d0d7de"}
 
 
-def counterfactual_section(result: Mapping) -> tuple[str, str]:
+def counterfactual_section(result: CounterfactualResult) -> tuple[str, str]:
     """The counterfactual results as one report section.
 
     Args:
-        result: :func:`xai.counterfactual.run_counterfactuals` output (or
-            ``counterfactual.json``); figures are read from ``result["out_dir"]``.
+        result: the sweeps as the report reads them (:class:`xai.counterfactual_result.CounterfactualResult`);
+            figures are read from ``result.out_dir`` (drawn there when ``result.figures`` is empty).
 
     Returns:
         (title, HTML): verdict headline and statements, inside-vs-outside table,
         texture-vs-shape table and note, the embedded figures, and the full summary table.
     """
     title = "Beyond correlation: counterfactual interventions"
-    out_dir = Path(result.get("out_dir", "."))
-    judged = result.get("verdict") or {}
-    status = judged.get("status", "not tested")
-    n = result.get("n_images", {})
-    parts = [f'<p class="note">Correctly classified images of the {html.escape(str(result.get("split", "?")))} split '
-             f'({", ".join(f"{k}: {v}" for k, v in n.items())}) were edited on purpose and the model asked again; '
-             f'{result.get("n_variants_per_image", "?")} edits per image, P(pneumonia) threshold '
-             f'{result.get("threshold", THRESHOLD)}, material effect = mean |change| >= {result.get("min_effect", 0.05)}. '
-             'Intervals: bootstrap 95% CI of means (seeded), Wilson 95% CI of flip rates.</p>']
-    for w in result.get("warnings") or []:
-        parts.append(f'<div class="warning"><p>{html.escape(w)}</p></div>')
-    parts.append(f'<div class="verdict" style="--status: {_STATUS_COLOUR.get(status, "#57606a")}">'
-                 f'<p class="claim">{html.escape(judged.get("headline", "not tested"))}</p>'
-                 + "".join(f"<p>{html.escape(s)}</p>" for s in judged.get("statements", [])) + "</div>")
-    parts.append("<h3>Inside vs outside the lung fields (strongest strength per intervention and class)</h3>")
-    parts.append(_comparison_table(judged.get("rows", [])))
-    notes = result.get("notes") or {}
-    if notes.get("regions"):
-        parts.append(f'<p class="note">{html.escape(notes["regions"])}</p>')
-    figures = result.get("figures") or {}
-    if not figures and result.get("summary"):
-        figures = draw_counterfactual_figures(out_dir, pd.DataFrame(result["summary"]),
-                                              (result.get("texture_shape") or {}).get("rows"))
-    parts.append(_img(out_dir / figures["dose_response"] if "dose_response" in figures else None,
-                      "Mean change in P(pneumonia) against strength; lines: whole film, inside and outside the "
-                      "lungs; error bars: bootstrap 95% CI; panels: true class."))
-    parts.append(_img(out_dir / figures["quality_response"] if "quality_response" in figures else None,
-                      "Whole-film edits: mean P(pneumonia) against the measured quality of the edited films, to "
-                      "compare with the observational dose-response."))
-    texture = result.get("texture_shape") or {}
-    parts.append("<h3>Texture vs shape inside the lungs</h3>")
-    parts.append("".join(f"<p>{html.escape(r['statement'])}</p>" for r in texture.get("rows", [])))
-    parts.append(_texture_table(texture.get("rows", [])))
-    parts.append(_img(out_dir / figures["texture_shape"] if "texture_shape" in figures else None,
-                      "Mean |change in P(pneumonia)| after shuffling patches vs low-pass filtering inside the lungs."))
-    if texture.get("note"):
-        parts.append(f'<p class="note">{html.escape(texture["note"])}</p>')
-    parts.append("<details><summary>Every intervention, strength, region and class</summary>"
-                 + _summary_table(result.get("summary") or []) + "</details>")
-    return title, "\n".join(parts)
+    judged, texture = result.verdict, result.texture_shape
+    figures = result.figures
+    if not figures and result.summary:
+        figures = draw_counterfactual_figures(result.out_dir, pd.DataFrame(list(result.summary)), texture.rows)
+    body = render_section(
+        "counterfactual", split=result.split, n_text=", ".join(f"{k}: {v}" for k, v in result.n_images.items()),
+        n_variants=result.n_variants_per_image, threshold=result.threshold, min_effect=result.min_effect,
+        warnings=result.warnings, colour=_STATUS_COLOUR.get(judged.status, "#57606a"), headline=judged.headline,
+        statements=judged.statements, comparison=_comparison_table(judged.rows),
+        regions_note=result.notes.get("regions"),
+        figures={key: data_uri(result.out_dir / figures[key]) if key in figures else None
+                 for key in ("dose_response", "quality_response", "texture_shape")},
+        texture_statements=[r["statement"] for r in texture.rows], texture=_texture_table(texture.rows),
+        texture_note=texture.note, summary=_summary_table(result.summary))
+    return title, body
 
 
 # ----------------------------------------------------------------------------- sanity checks
@@ -461,34 +417,19 @@ def sanity_section(verdict: pd.DataFrame | Sequence[Mapping], figures: Mapping[s
     """
     title = "Sanity check of the saliency maps (cascading model randomisation)"
     frame = verdict if isinstance(verdict, pd.DataFrame) else pd.DataFrame(list(verdict or []))
-    parts = ['<p class="note">Adebayo et al. 2018: the model\'s layers are re-initialised from the head down, '
-             "one block more at each step; maps that barely change when the weights they explain are destroyed "
-             "reflect the input (edges, brightness), not the model. Similarity: Spearman rank correlation of the "
-             "signed and of the absolute maps, and SSIM, between the original and the randomised maps. The "
-             "reference is the similarity of the original maps of different images (dashed lines): a map is "
-             "destroyed when it is no more like its original than an unrelated image's map (floored at 0, + 0.1). "
-             "The verdict reads the last step and the mean of the deeper half of the cascade. A method whose "
-             "maps are constant has nothing to compare: NOT TESTED, never a pass.</p>"]
+    methods = []
     for r in frame.to_dict("records"):
         status = str(r.get("status") or ("pass" if r.get("passed") else "fail"))
-        colour = {"pass": "#1a7f37", "fail": "#cf222e"}.get(status, "#9a6700")
-        rests = (f"Rests on {r.get('n_images', 'n/a')} image(s); excluded: {r.get('n_excluded', 0)}"
-                 + (f" ({r.get('excluded_reason')})" if r.get("excluded_reason") else "") + ".")
-        parts.append(f'<div class="verdict" style="--status: {colour}"><p class="claim">'
-                     f'{html.escape(status.upper())}: {html.escape(str(r.get("method")))}</p>'
-                     f'<p>{html.escape(str(r.get("statement", "")))}</p>'
-                     f'<p class="note">{html.escape(rests)}</p></div>')
-    if frame.empty:
-        parts.append('<p class="missing">Sanity check not run.</p>')
-    if excluded and int(excluded.get("n", 0) or 0) > 0:
-        parts.append(f'<p class="note">Before choosing the test images, {int(excluded["n"])} explained image(s) '
-                     f'were passed over: {html.escape(str(excluded.get("reason")))}.</p>')
+        methods.append({
+            "colour": {"pass": "#1a7f37", "fail": "#cf222e"}.get(status, "#9a6700"),
+            "claim": f"{status.upper()}: {r.get('method')}", "statement": str(r.get("statement", "")),
+            "rests": (f"Rests on {r.get('n_images', 'n/a')} image(s); excluded: {r.get('n_excluded', 0)}"
+                      + (f" ({r.get('excluded_reason')})" if r.get("excluded_reason") else "") + ".")})
+    n_excluded = int((excluded or {}).get("n", 0) or 0)
     figures = figures or {}
-    parts.append(_img(Path(figures["curves"]) if "curves" in figures else None,
-                      "Similarity of original and randomised maps after each cascading step."))
-    parts.append(_img(Path(figures["maps"]) if "maps" in figures else None,
-                      "Example maps after each randomisation step."))
-    return title, "\n".join(parts)
+    return title, render_section(
+        "sanity", methods=methods, n_excluded=n_excluded, excluded_reason=str((excluded or {}).get("reason")),
+        curves=data_uri(figures.get("curves")), maps=data_uri(figures.get("maps")))
 
 
 # ----------------------------------------------------------------------------- faithfulness
@@ -567,18 +508,8 @@ def road_section(summary: pd.DataFrame | Sequence[Mapping], figure_path: str | P
     """
     title = "Faithfulness of the saliency maps (ROAD: remove and debias)"
     frame = summary if isinstance(summary, pd.DataFrame) else pd.DataFrame(list(summary or []))
-    parts = ['<p class="note">Rong et al. 2022 (pytorch_grad_cam.metrics.road): a share of the pixels (10-90 %) '
-             "is removed and filled by noisy linear imputation from the neighbours, so the filled film stays "
-             "plausible and the shape of the hole does not leak the class. MoRF removes the most relevant pixels "
-             "first (a faithful map makes P(explained class) fall: low MoRF), LeRF the least relevant first "
-             "(P should stay: high LeRF). ROAD score = mean(LeRF - MoRF); 0 = the map's order carries no "
-             "information. Control: a random map at the map's own granularity (random blocks, bilinearly "
-             "resized like a Grad-CAM), not scattered pixels. Gain = score - random score, bootstrap 95% CI; "
-             "'beats random' = share of images with gain > 0.</p>",
-             f'<p class="note">Rests on the n images in each row. {html.escape(_excluded_text(excluded))}</p>']
-    if frame.empty:
-        parts.append('<p class="missing">Faithfulness not computed.</p>')
-    else:
+    table = None
+    if not frame.empty:
         headers = ["outcome", "method", "n", "MoRF", "LeRF", "ROAD score", "random MoRF", "random LeRF",
                    "random score", "gain [95% CI]", "beats random"]
         rows = [[r["outcome"], r["method"], r["n"], _fmt(r["morf_auc"], 3), _fmt(r["lerf_auc"], 3),
@@ -586,10 +517,9 @@ def road_section(summary: pd.DataFrame | Sequence[Mapping], figure_path: str | P
                  _fmt(r["random_road_score"], 3, signed=True),
                  _fmt_ci(r["gain"], r["gain_low"], r["gain_high"], 3, signed=True),
                  f"{100 * _num(r['beats_random']):.0f} %"] for r in frame.to_dict("records")]
-        parts.append(_table(headers, rows, [False, False] + [True] * 9))
-    parts.append(_img(Path(figure_path) if figure_path else None,
-                      "Mean ROAD curves (dashed: random blocks at the map's granularity)."))
-    return title, "\n".join(parts)
+        table = grid(headers, rows, [False, False] + [True] * 9)
+    return title, render_section("road", excluded=_excluded_text(excluded), table=table,
+                                 figure=data_uri(figure_path) if figure_path else None)
 
 
 def faithfulness_section(summary: pd.DataFrame | Sequence[Mapping], figure_path: str | Path | None = None, *,
@@ -608,18 +538,8 @@ def faithfulness_section(summary: pd.DataFrame | Sequence[Mapping], figure_path:
     if "road_score" in frame.columns:
         return road_section(frame, figure_path, excluded=excluded)
     title = "Faithfulness of the saliency maps (deletion and insertion)"
-    fill = "set to black" if deletion_fill == "black" else "replaced by a blurred copy of the film"
-    parts = [f'<p class="note">The most salient pixels are removed ({fill}: deletion) or revealed on a '
-             "blurred film (insertion) in 20 steps; P(explained class) is recorded. A faithful map makes the "
-             "probability fall faster (lower deletion AUC) and rise faster (higher insertion AUC) than a random "
-             "pixel order. Gains = random AUC - map AUC (deletion) and map AUC - random AUC (insertion), with "
-             "bootstrap 95% CI; 'beats random' = share of images where the map beats the random order. "
-             "Caveat: scattered deleted pixels are themselves an image change (salt noise or local blur) that "
-             "the model may react to; read the gains next to the counterfactual noise and blur curves.</p>",
-             f'<p class="note">{html.escape(_excluded_text(excluded))}</p>']
-    if frame.empty:
-        parts.append('<p class="missing">Faithfulness not computed.</p>')
-    else:
+    table = None
+    if not frame.empty:
         headers = ["outcome", "method", "n", "deletion AUC", "random deletion AUC", "deletion gain [95% CI]",
                    "insertion AUC", "random insertion AUC", "insertion gain [95% CI]", "beats random (deletion)"]
         rows = [[r["outcome"], r["method"], r["n"], _fmt(r["deletion_auc"], 3), _fmt(r["random_deletion_auc"], 3),
@@ -627,7 +547,7 @@ def faithfulness_section(summary: pd.DataFrame | Sequence[Mapping], figure_path:
                  _fmt(r["insertion_auc"], 3), _fmt(r["random_insertion_auc"], 3),
                  _fmt_ci(r["insertion_gain"], r["insertion_gain_low"], r["insertion_gain_high"], 3, signed=True),
                  f"{100 * _num(r['deletion_beats_random']):.0f} %"] for r in frame.to_dict("records")]
-        parts.append(_table(headers, rows, [False, False, True, True, True, True, True, True, True, True]))
-    parts.append(_img(Path(figure_path) if figure_path else None,
-                      "Mean deletion and insertion curves (dashed: random pixel order)."))
-    return title, "\n".join(parts)
+        table = grid(headers, rows, [False, False, True, True, True, True, True, True, True, True])
+    return title, render_section(
+        "deletion", fill="set to black" if deletion_fill == "black" else "replaced by a blurred copy of the film",
+        excluded=_excluded_text(excluded), table=table, figure=data_uri(figure_path) if figure_path else None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import math
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
@@ -10,23 +9,11 @@ from urllib.parse import quote
 import pandas as pd
 
 from figures.style import OUTCOME_COLOURS
+from figures.templating import render
 
 GALLERY_COLUMNS = ("image_id", "panel", "label", "pred", "p_pneumonia", "outcome")
 ERRORS = ("FP", "FN")
 
-_CSS = """
-body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 1.5em; color: #222; }
-h1 { font-size: 1.5em; margin-bottom: 0.2em; }
-.summary { font-size: 1.1em; margin: 0.3em 0 1em 0; }
-h2 { font-size: 1.2em; border-bottom: 1px solid #ccc; padding-bottom: 0.2em; }
-.grid { display: flex; flex-wrap: wrap; gap: 14px; }
-figure { margin: 0; width: 560px; max-width: 100%; border: 1px solid #ddd; border-radius: 6px; padding: 6px;
-         background: #fafafa; }
-figure img { width: 100%; height: auto; display: block; }
-figcaption { font-size: 0.95em; margin-top: 4px; }
-.badge { color: white; font-weight: bold; padding: 1px 7px; border-radius: 4px; margin-right: 6px; }
-.rank { color: #666; margin-right: 4px; }
-"""
 
 
 def confidence(outcome: str, p_pneumonia: float) -> float:
@@ -79,30 +66,19 @@ def _header(ordered: pd.DataFrame, split: str | None) -> str:
     return text + ". Errors are sorted by the model's confidence in the wrong answer, highest first."
 
 
-def _caption(row: pd.Series, rank: int) -> str:
+def _panel(row: pd.Series, rank: int) -> dict:
+    """What one thumbnail shows: its link, rank, outcome badge and caption values."""
     outcome = str(row["outcome"])
-    colour = OUTCOME_COLOURS.get(outcome, "#555555")
-    p = row["p_pneumonia"]
-    p_text = "n/a" if pd.isna(p) else f"{float(p):.3f}"
-    conf = row["confidence"]
-    conf_text = "" if pd.isna(conf) else f", confidence {100 * conf:.1f}%"
-    return (f'<span class="rank">#{rank}</span><span class="badge" style="background:{colour}">'
-            f'{html.escape(outcome)}</span><b>{html.escape(str(row["image_id"]))}</b> '
-            f'true {html.escape(str(row["label"]))}, predicted {html.escape(str(row["pred"]))}, '
-            f'P(pneumonia) = {p_text}{conf_text}')
+    p, conf = row["p_pneumonia"], row["confidence"]
+    return {"image_id": str(row["image_id"]), "href": _href(row["panel"]), "rank": rank, "outcome": outcome,
+            "colour": OUTCOME_COLOURS.get(outcome, "#555555"), "label": str(row["label"]), "pred": str(row["pred"]),
+            "p_text": "n/a" if pd.isna(p) else f"{float(p):.3f}",
+            "conf_text": "" if pd.isna(conf) else f", confidence {100 * conf:.1f}%"}
 
 
 def _href(panel: object) -> str:
     """Relative URL of a panel path (POSIX separators, percent-encoded)."""
     return quote(PurePosixPath(str(panel).replace("\\", "/")).as_posix())
-
-
-def _figure(row: pd.Series, rank: int) -> str:
-    href = html.escape(_href(row["panel"]), quote=True)
-    alt = html.escape(f"panel of {row['image_id']}", quote=True)
-    return (f'<figure id="{html.escape(str(row["image_id"]), quote=True)}"><a href="{href}">'
-            f'<img src="{href}" alt="{alt}" loading="lazy"></a>'
-            f'<figcaption>{_caption(row, rank)}</figcaption></figure>')
 
 
 def write_gallery(rows: pd.DataFrame, path: str | Path, *, title: str = "Error gallery",
@@ -135,22 +111,14 @@ def write_gallery(rows: pd.DataFrame, path: str | Path, *, title: str = "Error g
     ordered = gallery_order(rows)
     errors = ordered[ordered["is_error"]]
     correct = ordered[~ordered["is_error"]]
-    body = [f"<h1>{html.escape(title)}</h1>", f'<p class="summary">{html.escape(_header(ordered, split))}</p>']
-    rank = 1
+    sections, rank = [], 1
     for heading, block in (("Errors", errors), ("Correct images", correct)):
         if heading == "Correct images" and not len(block):
             continue
-        body.append(f"<h2>{heading} ({len(block)})</h2>")
-        if not len(block):
-            body.append("<p>None.</p>")
-        figures = []
-        for _, row in block.iterrows():
-            figures.append(_figure(row, rank))
-            rank += 1
-        body.append('<div class="grid">' + "\n".join(figures) + "</div>")
-    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
+        panels = [_panel(row, rank + i) for i, (_, row) in enumerate(block.iterrows())]
+        rank += len(panels)
+        sections.append({"heading": heading, "panels": panels})
+    page = render("gallery.html.j2", title=title, summary=_header(ordered, split), sections=sections)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")

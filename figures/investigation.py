@@ -21,6 +21,9 @@ from figures.panels import draw_panel
 from figures.plots import plot_distributions, plot_dose_response, plot_localisation
 from figures.report import write_report
 from figures.slices import slices_sections
+from figures.templating import render_section
+from stats.analysis import rows_frame
+from stats.context import PerErrorContext
 from stats.intervals import format_metric
 from stats.primary import LOCALISATION_TOP_PERCENTS, PRIMARY_METRICS
 from xai.investigate import Investigation
@@ -73,15 +76,10 @@ def evaluation_set_sections(config: dict, run_dir: Path) -> list[tuple[str, str]
     info = config.get("evaluation_set")
     if not info:
         return []
-    import html
-
-    counts = ", ".join(f"{k}: {v}" for k, v in (info.get("n_by_label") or {}).items())
-    body = (f"<p>Evaluation set <b>{html.escape(info['name'])}</b>: {info['n_images']} films ({html.escape(counts)}) "
-            f"from <code>{html.escape(info['root'])}</code> ({html.escape(info['layout'])} layout"
-            f"{', subsets ' + ', '.join(info['subsets']) if info.get('subsets') else ''}), predicted by this run "
-            f"at {info.get('model_size')} px on {html.escape(str(info.get('created')))}. The run's own "
-            "predictions are untouched; this set's are in <code>eval/" + html.escape(info['name']) +
-            "/predictions.csv</code>.</p>")
+    body = render_section("evaluation_set", name=info["name"], n_images=info["n_images"],
+                          counts=", ".join(f"{k}: {v}" for k, v in (info.get("n_by_label") or {}).items()),
+                          root=info["root"], layout=info["layout"], subsets=info.get("subsets") or [],
+                          model_size=info.get("model_size"), created=str(info.get("created")))
     sections = [("Evaluation set", body)]
     shift_dir = run_dir / "eval" / info["name"] / "shift"
     if (shift_dir / "shift.json").is_file():
@@ -89,14 +87,13 @@ def evaluation_set_sections(config: dict, run_dir: Path) -> list[tuple[str, str]
 
         sections.append(shift_section(shift_dir))
     else:
-        sections.append(("Domain shift", "<p class=\"note\">Not analysed: run <code>python -m xai.shift --run "
-                         f"{html.escape(str(run_dir))} --split {html.escape(info['name'])}</code> (needs the "
-                         "training images, or --shift-reference ROOT).</p>"))
+        sections.append(("Domain shift", render_section("shift_missing", run_dir=str(run_dir), name=info["name"])))
     return sections
 
 
 def draw_panels(layout: ExplainLayout, table: pd.DataFrame, config: dict, force: bool = False,
-                warnings: list[str] | tuple[str, ...] | None = None, context: dict | None = None) -> pd.DataFrame:
+                warnings: list[str] | tuple[str, ...] | None = None,
+                context: PerErrorContext | None = None) -> pd.DataFrame:
     """One panel per explained image with maps; returns rows for the gallery."""
     layout.panels_dir.mkdir(exist_ok=True)
     rows = []
@@ -150,17 +147,17 @@ def write_investigation(inv: Investigation, *, force: bool = False) -> dict:
     analysis = inv.analysis
     shown = list(inv.shown_metrics)
     plot_distributions(inv.stats_table, shown, layout.figure("distributions"),
-                       comparisons=pd.DataFrame(analysis["comparisons"]))
+                       comparisons=rows_frame(analysis.comparisons))
     plot_dose_response(inv.stats_table, shown, layout.figure("dose_response"),
-                       dose=pd.DataFrame(analysis["dose_response"]))
+                       dose=rows_frame(analysis.dose_response))
     plot_localisation(inv.stats_table, list(inv.methods), layout.figure("localisation"),
-                      comparisons=pd.DataFrame(analysis["localisation"]), pointing=inv.pointing)
+                      comparisons=rows_frame(analysis.localisation), pointing=inv.pointing)
 
     from figures.saliency_evidence import localisation_evidence_section
 
     # Panels first: the slices section links the panels of its typical errors and checks they exist.
     gallery_rows = draw_panels(layout, inv.table, inv.config, warnings=inv.panel_warnings, context=inv.context,
-                               force=force or bool(inv.panel_warnings) or bool(inv.context and inv.context["rows"]))
+                               force=force or bool(inv.panel_warnings) or bool(inv.context and inv.context.rows))
     extra_sections = [*evaluation_set_sections(inv.config, run_layout(inv.config["resolved_run"]).root),
                       localisation_evidence_section(inv.accounting, primary=PRIMARY_METRICS["saliency_outside_lungs"],
                                                     top_percents=LOCALISATION_TOP_PERCENTS),

@@ -6,6 +6,10 @@ the gallery and the CSV tables are relative to the report folder. The JSON
 holds everything the text is made from (analysis, run info, split metrics,
 figure and table paths) and passes ``json.dumps(allow_nan=False)``.
 
+The report is a list of typed blocks (:class:`Heading`, :class:`Para`,
+:class:`Table`, ...) built here from the results; ``figures/templates/report.md.j2``
+and ``report.html.j2`` render the same blocks to Markdown and to HTML (autoescaped).
+
 Section order: title and run summary, small-split warning, classification
 metrics, Figure 1, verdict, quality comparisons, dose-response, localisation,
 regression, power, gallery, extra sections, other figures, how to read this.
@@ -13,22 +17,26 @@ regression, power, gallery, extra sections, other figures, how to read this.
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
-import html
 import json
 import math
-import mimetypes
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from urllib.parse import quote
 
 import numpy as np
 
 from data.jsonsafe import jsonable
+from figures.templating import data_uri, render
+from stats.analysis import Analysis, PowerSummary
+from stats.chance import ChanceCheck
+from stats.compare import ComparisonRow
+from stats.context import PerErrorContext
+from stats.correlation import DoseRow
 from stats.intervals import format_metric  # figures is the last layer: it may read lower ones
+from stats.regression import RegressionResult
+from stats.verdict import HypothesisVerdict, MetricTest, VerdictReport
 
 #: Status -> (badge background, badge text colour).
 STATUS_COLOURS = {
@@ -51,52 +59,91 @@ SPLIT_METRICS = (
 KNOWN_FIGURES = ("confusion", "distributions", "dose_response", "localisation")
 ALPHA = 0.05
 
-_CSS = """
-body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; max-width: 1150px;
-       margin: 1.5em auto; padding: 0 1em; color: #1f2328; line-height: 1.45; }
-h1 { font-size: 1.7em; margin-bottom: 0.3em; }
-h2 { font-size: 1.3em; border-bottom: 2px solid #d0d7de; padding-bottom: 0.2em; margin-top: 1.8em; }
-h3 { font-size: 1.08em; margin-bottom: 0.3em; }
-table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.9em; }
-th, td { border: 1px solid #d0d7de; padding: 3px 8px; text-align: left; vertical-align: top; }
-th { background: #f6f8fa; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.note { min-width: 16em; font-size: 0.9em; color: #57606a; }
-tr.signif td { font-weight: 600; background: #fff8c5; }
-.warning { border: 3px solid #cf222e; background: #ffebe9; color: #82071e; padding: 0.8em 1em;
-           border-radius: 6px; font-weight: 600; margin: 1em 0; }
-.warning p { margin: 0.3em 0; }
-.verdict { border: 1px solid #d0d7de; border-left: 6px solid var(--status); border-radius: 6px;
-           padding: 0.6em 0.9em; margin: 0.8em 0; }
-.badge { display: inline-block; padding: 2px 10px; border-radius: 12px; font-weight: 700;
-         font-size: 0.85em; text-transform: uppercase; letter-spacing: 0.03em; margin-right: 0.5em; }
-.claim { font-weight: 600; }
-figure { margin: 1em 0; }
-figure img { max-width: 100%; height: auto; border: 1px solid #eaeef2; }
-figcaption { font-size: 0.9em; color: #57606a; }
-.missing { color: #cf222e; font-style: italic; }
-.note { color: #57606a; font-size: 0.92em; }
-.howto { background: #f6f8fa; border: 1px solid #d0d7de; border-radius: 6px; padding: 0.6em 1.2em; }
-ul.summary li { margin: 0.15em 0; }
-"""
-# Sets data-images-loaded / data-images-total on <body> once the page has loaded,
-# so a headless browser (tests) can check that every embedded image decoded.
-_IMAGE_CHECK = """<script>
-window.addEventListener('load', function () {
-  var imgs = document.images, ok = 0;
-  for (var i = 0; i < imgs.length; i++) { if (imgs[i].complete && imgs[i].naturalWidth > 0) ok++; }
-  document.body.dataset.imagesLoaded = String(ok);
-  document.body.dataset.imagesTotal = String(imgs.length);
-});
-</script>"""
+# ----------------------------------------------------------------------------- blocks (what the templates draw)
+
+@dataclass(frozen=True)
+class Heading:
+    text: str
+    level: int = 2
+    kind: str = "heading"
 
 
-@dataclass
-class Block:
-    """One piece of the report in both output formats."""
+@dataclass(frozen=True)
+class Para:
+    text: str
+    cls: str | None = None
+    kind: str = "para"
 
-    md: str
-    html: str
+
+@dataclass(frozen=True)
+class Table:
+    """Cells already formatted as text; ``cell_classes`` per column (num / note / text)."""
+
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    cell_classes: tuple[str, ...]
+    highlight: tuple[bool, ...]
+    kind: str = "table"
+
+
+@dataclass(frozen=True)
+class Figure:
+    caption: str
+    href: str      # the image relative to the report (Markdown link)
+    uri: str       # the image as a data URI (HTML)
+    kind: str = "figure"
+
+
+@dataclass(frozen=True)
+class Summary:
+    items: tuple[tuple[str, str], ...]
+    kind: str = "summary"
+
+
+@dataclass(frozen=True)
+class Warnings:
+    texts: tuple[str, ...]
+    kind: str = "warnings"
+
+
+@dataclass(frozen=True)
+class VerdictItem:
+    status: str
+    colour: str
+    text_colour: str
+    claim: str
+    statement: str
+    summary: str | None
+    details: Table | None
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    intro: str
+    items: tuple[VerdictItem, ...]
+    kind: str = "verdicts"
+
+
+@dataclass(frozen=True)
+class GalleryLink:
+    rel: str
+    text: str
+    kind: str = "gallery"
+
+
+@dataclass(frozen=True)
+class HowTo:
+    points: tuple[str, ...]
+    tables: tuple[tuple[str, str], ...]   # (name, path relative to the report)
+    kind: str = "howto"
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A caller-supplied HTML section body: kept as it is in both formats."""
+
+    body: str
+    kind: str = "raw"
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -152,50 +199,20 @@ def fmt_ci(value: object, low: object, high: object, digits: int = 2) -> str:
     return f"{_fixed(float(value), digits)}{ci}"
 
 
-def _esc(text: object) -> str:
-    return html.escape(str(text))
-
-
-def _md_text(text: object) -> str:
-    """Text on one Markdown line (outside tables)."""
-    return str(text).replace("\n", " ")
-
-
-def _md_cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+Block = Heading | Para | Table | Figure | Summary | Warnings | Verdicts | GalleryLink | HowTo | Raw
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, numeric: Sequence[bool] | None = None,
-           highlight: Sequence[bool] | None = None) -> Block:
-    """A table in Markdown and HTML (cells already formatted as text; a 'note' column is wide and small)."""
+           highlight: Sequence[bool] | None = None) -> Table:
+    """A table (cells already formatted as text; a 'note' column is wide and small)."""
     numeric = numeric or [False] * len(headers)
-    highlight = highlight or [False] * len(rows)
-    md = ["| " + " | ".join(map(_md_cell, headers)) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    md += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
-    head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
-    body = []
-    for row, hl in zip(rows, highlight):
-        cells = "".join(f'<td class="{_cell_class(h, num)}">{_esc(c)}</td>'
-                        for c, num, h in zip(row, numeric, headers))
-        body.append(f'<tr class="signif">{cells}</tr>' if hl else f"<tr>{cells}</tr>")
-    return Block("\n".join(md) + "\n", f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+    return Table(tuple(map(str, headers)), tuple(tuple(map(str, row)) for row in rows),
+                 tuple(_cell_class(h, num) for h, num in zip(headers, numeric)),
+                 tuple(bool(h) for h in highlight or [False] * len(rows)))
 
 
 def _cell_class(header: str, numeric: bool) -> str:
     return "num" if numeric else "note" if header == "note" else "text"
-
-
-def _para(text: str, cls: str | None = None) -> Block:
-    attr = f' class="{cls}"' if cls else ""
-    return Block(text + "\n", f"<p{attr}>{_esc(text)}</p>")
-
-
-def _heading(text: str, level: int = 2) -> Block:
-    return Block(f"{'#' * level} {text}\n", f"<h{level}>{_esc(text)}</h{level}>")
-
-
-def _join(blocks: Sequence[Block]) -> Block:
-    return Block("\n".join(b.md for b in blocks), "\n".join(b.html for b in blocks))
 
 
 # ----------------------------------------------------------------------------- paths and JSON
@@ -215,32 +232,20 @@ def _rel(out_dir: Path, path: str | os.PathLike) -> str:
     return PurePosixPath(Path(os.path.relpath(target, out_dir)).as_posix()).as_posix()
 
 
-def _href(rel: str) -> str:
-    return html.escape(quote(rel), quote=True)
-
-
-def _data_uri(path: Path) -> str:
-    mime = mimetypes.guess_type(path.name)[0] or "image/png"
-    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
-
-
 # ----------------------------------------------------------------------------- sections
 
-def _figure(out_dir: Path, figures: Mapping[str, str], key: str, caption: str) -> Block:
+def _figure(out_dir: Path, figures: Mapping[str, str], key: str, caption: str) -> Figure | Para:
     """An embedded figure (HTML) / image link (Markdown), or a visible note when it is missing."""
     if key not in figures or figures[key] is None:
-        return _para(f"({caption}: figure not provided)", "missing")
+        return Para(f"({caption}: figure not provided)", "missing")
     path = _resolve(out_dir, figures[key])
     rel = _rel(out_dir, figures[key])
     if not path.is_file():
-        return _para(f"({caption}: figure file not found: {rel})", "missing")
-    md = f"![{caption}]({quote(rel)})\n\n*{caption}*\n"
-    tag = (f'<figure><img src="{_data_uri(path)}" alt="{_esc(caption)}">'
-           f"<figcaption>{_esc(caption)}</figcaption></figure>")
-    return Block(md, tag)
+        return Para(f"({caption}: figure file not found: {rel})", "missing")
+    return Figure(caption, rel, data_uri(path))
 
 
-def _run_summary(run_info: Mapping, analysis: Mapping) -> Block:
+def _run_summary(run_info: Mapping, analysis: Analysis) -> Summary:
     """Architecture, weights init and its reason (always), device, data root, n per split."""
     config = run_info.get("config") or {}
     weights = run_info.get("weights") or {}
@@ -257,15 +262,13 @@ def _run_summary(run_info: Mapping, analysis: Mapping) -> Block:
              ("Data root", run_info.get("data_root") or config.get("data") or "not recorded"),
              ("Images per split", n_text)]
     split = run_info.get("analysed_split") or run_info.get("split")
-    analysed = f"{analysis.get('n_images', 'n/a')} images" + (f" ({split} split)" if split else "")
+    analysed = f"{analysis.n_images} images" + (f" ({split} split)" if split else "")
     items.append(("Analysed", analysed))
     if run_info.get("run_dir"):
         items.append(("Run folder", run_info["run_dir"]))
     if config.get("note"):
         items.insert(0, ("Model", config["note"]))
-    md = "\n".join(f"- **{k}:** {_md_text(v)}" for k, v in items) + "\n"
-    lis = "".join(f"<li><b>{_esc(k)}:</b> {_esc(v)}</li>" for k, v in items)
-    return Block(md, f'<ul class="summary">{lis}</ul>')
+    return Summary(tuple((str(k), str(v)) for k, v in items))
 
 
 def _split_dicts(split_metrics: Mapping) -> dict[str, Mapping]:
@@ -277,23 +280,23 @@ def _split_dicts(split_metrics: Mapping) -> dict[str, Mapping]:
     return {str(k): v for k, v in split_metrics.items() if isinstance(v, Mapping) and "accuracy" in v}
 
 
-def small_split_warnings(analysis: Mapping, split_metrics: Mapping) -> list[str]:
+def small_split_warnings(analysis: Analysis, split_metrics: Mapping) -> list[str]:
     """One small-split warning per split: the analysis's wording for the analysed split, else the metrics'.
 
     The analysis and the classification metrics both warn about the analysed split
     in their own words; the report states each fact once.
     """
     found = []
-    if analysis.get("small_split_warning"):
-        found.append(str(analysis["small_split_warning"]))
+    if analysis.small_split_warning:
+        found.append(analysis.small_split_warning)
     for name, m in _split_dicts(split_metrics).items():
         if m.get("small_split_warning") and not (found and not name):  # '' is the analysed split itself
             found.append((f"[{name}] " if name else "") + str(m["small_split_warning"]))
     return list(dict.fromkeys(found))
 
 
-def header_warnings(analysis: Mapping, split_metrics: Mapping, model_check: Mapping | None = None,
-                    context: Mapping | None = None) -> list[str]:
+def header_warnings(analysis: Analysis, split_metrics: Mapping, model_check: ChanceCheck | None = None,
+                    context: PerErrorContext | None = None) -> list[str]:
     """The report's opening warnings, one per fact: a model no better than chance first, then small
     splits, then within-class tests that are impossible (and what is shown instead)."""
     from figures.context import chance_warning, untestable_warning
@@ -302,27 +305,23 @@ def header_warnings(analysis: Mapping, split_metrics: Mapping, model_check: Mapp
     return [w for w in dict.fromkeys(found) if w]
 
 
-def _context_section(context: Mapping | None) -> Block:
+def _context_section(context: PerErrorContext | None) -> list[Block]:
     from figures.context import context_table
 
     headers, rows, intro = context_table(context)
     if not rows:
-        return _para(intro, "note")
-    return _join([_para(intro, "note"), _table(headers, rows)])
+        return [Para(intro, "note")]
+    return [Para(intro, "note"), _table(headers, rows)]
 
 
-def _warning_box(warnings: Sequence[str]) -> Block:
-    if not warnings:
-        return Block("", "")
-    md = "\n".join(f"> **WARNING:** {_md_text(w)}" for w in warnings) + "\n"
-    inner = "".join(f"<p>&#9888; WARNING: {_esc(w)}</p>" for w in warnings)
-    return Block(md, f'<div class="warning" role="alert">{inner}</div>')
+def _warning_box(warnings: Sequence[str]) -> list[Block]:
+    return [Warnings(tuple(map(str, warnings)))] if warnings else []
 
 
-def _metrics_section(split_metrics: Mapping) -> Block:
+def _metrics_section(split_metrics: Mapping) -> list[Block]:
     splits = _split_dicts(split_metrics)
     if not splits:
-        return _para("No classification metrics were provided.", "missing")
+        return [Para("No classification metrics were provided.", "missing")]
     headers = ["Metric"] + [f"{name} split" if name else "Value (95% interval)" for name in splits]
     rows = []
     for key, label, percent in SPLIT_METRICS:
@@ -339,195 +338,166 @@ def _metrics_section(split_metrics: Mapping) -> Block:
         c = m.get("counts") or {}
         counts.append(" / ".join(str(c.get(k, "n/a")) for k in ("TP", "TN", "FP", "FN")))
     rows.append(counts)
-    note = _para("Proportions: Wilson 95% intervals; balanced accuracy, AUC and ECE: stratified bootstrap 95% "
-                 "intervals. ECE: 0 is perfectly calibrated.", "note")
-    return _join([_table(headers, rows), note])
+    note = Para("Proportions: Wilson 95% intervals; balanced accuracy, AUC and ECE: stratified bootstrap 95% "
+                "intervals. ECE: 0 is perfectly calibrated.", "note")
+    return [_table(headers, rows), note]
 
 
-def _badge(status: str) -> tuple[str, str]:
-    bg, fg = STATUS_COLOURS.get(status, ("#57606a", "white"))
-    return bg, f'<span class="badge" style="background:{bg};color:{fg}">{_esc(status)}</span>'
-
-
-def _verdict_metrics(metrics: Sequence[Mapping]) -> Block:
+def _verdict_metrics(metrics: Sequence[MetricTest]) -> Table | None:
     """Per-metric FP vs TN numbers behind one verdict, as a compact table."""
     if not metrics:
-        return Block("", "")
-    def direction(m: Mapping) -> str:
-        d = m.get("direction", 0) or 0
-        return m.get("hypothesised_direction") or ("lower in FPs" if d < 0 else "higher in FPs" if d > 0 else "")
+        return None
+    def direction(m: MetricTest) -> str:
+        return "lower in FPs" if m.direction < 0 else "higher in FPs" if m.direction > 0 else ""
 
-    rows = [[m.get("metric", ""), m.get("role", ""), m.get("status", ""), direction(m),
-             f"{fmt(m.get('median_fp'))} (n={fmt(m.get('n_fp'))})",
-             f"{fmt(m.get('median_tn'))} (n={fmt(m.get('n_tn'))})",
-             fmt_ci(m.get("rank_biserial"), m.get("ci_low"), m.get("ci_high")),
-             f"{fmt_p(m.get('q_value'))} ({m.get('correction', 'bh')})",
-             fmt(m.get("mde_rank_biserial"))] for m in metrics]
+    rows = [[m.metric, m.role, m.status, direction(m), f"{fmt(m.median_fp)} (n={fmt(m.n_fp)})",
+             f"{fmt(m.median_tn)} (n={fmt(m.n_tn)})", fmt_ci(m.rank_biserial, m.ci_low, m.ci_high),
+             f"{fmt_p(m.q_value)} ({m.correction})", fmt(m.mde_rank_biserial)] for m in metrics]
     return _table(["metric", "role", "status", "hypothesis", "FP median", "TN median", "r [95% CI]", "q (method)",
                    "MDE |r|"], rows,
                   numeric=[False, False, False, False, True, True, True, True, True],
-                  highlight=[m.get("status") in ("supported", "opposite", "finding") for m in metrics])
+                  highlight=[m.status in ("supported", "opposite", "finding") for m in metrics])
 
 
-def _verdict_section(verdict: Sequence[Mapping]) -> Block:
+def _verdict_section(verdict: Sequence[HypothesisVerdict]) -> Verdicts | Para:
     if not verdict:
-        return _para("No verdict was computed.", "missing")
-    md, parts = [], []
+        return Para("No verdict was computed.", "missing")
+    items = []
     for v in verdict:
-        status = str(v.get("status", "not tested"))
-        colour, badge = _badge(status)
-        claim, statement = v.get("claim", v.get("hypothesis", "")), v.get("statement", "")
-        details = _verdict_metrics(v.get("metrics") or [])
-        md.append(f"- **[{status.upper()}]** {_md_text(claim)}  \n  {_md_text(statement)}\n\n{details.md}")
-        summary = v.get("summary")
-        body = (f"<p><b>{_esc(summary)}</b></p><details><summary>Every metric in words</summary>"
-                f"<p>{_esc(statement)}</p></details>") if summary else f"<p>{_esc(statement)}</p>"
-        parts.append(f'<div class="verdict" style="--status:{colour}">{badge}<span class="claim">'
-                     f"{_esc(claim)}</span>{body}{details.html}</div>")
+        colour, text_colour = STATUS_COLOURS.get(v.status, ("#57606a", "white"))
+        items.append(VerdictItem(v.status, colour, text_colour, v.claim, v.statement, v.summary or None,
+                                 _verdict_metrics(v.metrics)))
     intro = ("Each hypothesis is judged on FP vs TN (true NORMAL images only) by its ONE primary test: 'supported' "
              "needs a Holm-adjusted q < 0.05 with the hypothesised sign; 'no evidence' is a null result at this "
              "sample size, reported with the smallest effect that could have been detected at the Holm level. "
              "Rows marked 'exploratory' (BH q) never change a verdict.")
-    return Block(intro + "\n\n" + "\n".join(md) + "\n", f'<p class="note">{_esc(intro)}</p>' + "".join(parts))
+    return Verdicts(intro, tuple(items))
 
 
-def _primary_declaration(primary: Mapping) -> Block:
+def _primary_declaration(primary: VerdictReport | None) -> list[Block]:
     """The pre-declared primary choice, stated before any result."""
-    text = primary.get("declaration")
-    if not text:
-        return Block("", "")
-    return _para(text, "note")
+    return [Para(primary.declaration, "note")] if primary and primary.declaration else []
 
 
-def _exploratory_section(primary: Mapping) -> Block:
+def _exploratory_section(primary: VerdictReport | None) -> list[Block]:
     """Exploratory findings (BH q), the held-out confirmation of the headline, the geometry note and strata."""
-    blocks = []
-    found = [m for m in primary.get("exploratory") or [] if m.get("status") == "finding"]
-    n_all = len(primary.get("exploratory") or [])
-    blocks.append(_para(f"EXPLORATORY: {len(found)} of {n_all} non-primary FP-vs-TN comparisons have BH q < "
-                        f"{fmt(primary.get('alpha', ALPHA))} with a CI excluding 0"
-                        + (": " + "; ".join(f"{m['metric']} r = {fmt_ci(m.get('rank_biserial'), m.get('ci_low'), m.get('ci_high'))}"
-                                            f", q = {fmt_p(m.get('q_value'))}" for m in found) if found else "")
-                        + ". They suggest, they do not test."))
-    conf = primary.get("confirmation")
+    exploratory = primary.exploratory if primary else ()
+    found = [m for m in exploratory if m.status == "finding"]
+    blocks: list[Block] = [Para(
+        f"EXPLORATORY: {len(found)} of {len(exploratory)} non-primary FP-vs-TN comparisons have BH q < "
+        f"{fmt(primary.alpha if primary else ALPHA)} with a CI excluding 0"
+        + (": " + "; ".join(f"{m.metric} r = {fmt_ci(m.rank_biserial, m.ci_low, m.ci_high)}, q = {fmt_p(m.q_value)}"
+                            for m in found) if found else "")
+        + ". They suggest, they do not test.")]
+    if primary is None:
+        return blocks
+    conf = primary.confirmation
     if conf:
-        blocks.append(_para(f"Confirmation of the exploratory headline ({conf.get('method')}, seed "
-                            f"{conf.get('seed')}): {conf.get('statement')}"))
-    strata = [(h["hypothesis"], s) for h in primary.get("hypotheses") or [] for s in h.get("strata") or []]
+        blocks.append(Para(f"Confirmation of the exploratory headline ({conf.method}, seed {conf.seed}): "
+                           f"{conf.statement}"))
+    strata = [(h.hypothesis, s) for h in primary.hypotheses for s in h.strata]
     if strata:
-        rows = [[h, s.get("stratum"), f"{s.get('n_fp')} / {s.get('n_tn')}",
-                 fmt_ci(s.get("rank_biserial"), s.get("ci_low"), s.get("ci_high")), fmt_p(s.get("p_value")),
-                 s.get("reason") or ""] for h, s in strata]
-        blocks.append(_para("Primary comparisons within each storage-geometry stratum (is_224_copy; descriptive, "
-                            "not in the Holm family):"))
+        rows = [[h, s.stratum, f"{s.n_fp} / {s.n_tn}", fmt_ci(s.rank_biserial, s.ci_low, s.ci_high),
+                 fmt_p(s.p_value), s.reason or ""] for h, s in strata]
+        blocks.append(Para("Primary comparisons within each storage-geometry stratum (is_224_copy; descriptive, "
+                           "not in the Holm family):"))
         blocks.append(_table(["hypothesis", "stratum", "FP / TN", "r [95% CI]", "p", "not tested because"], rows,
                              numeric=[False, False, True, True, True, False]))
-    if primary.get("geometry"):
-        blocks.append(_para(primary["geometry"], "note"))
-    return _join(blocks)
+    if primary.geometry:
+        blocks.append(Para(primary.geometry, "note"))
+    return blocks
 
 
-def _significant(row: Mapping) -> bool:
-    q, lo, hi = row.get("q_value"), row.get("ci_low"), row.get("ci_high")
+def _significant(row: ComparisonRow | DoseRow) -> bool:
+    q, lo, hi = row.q_value, row.ci_low, row.ci_high
     return (not _missing(q) and float(q) < ALPHA and not _missing(lo) and not _missing(hi)
             and (float(lo) > 0 or float(hi) < 0))
 
 
-def _comparison_table(rows: Sequence[Mapping]) -> Block:
+def _comparison_table(rows: Sequence[ComparisonRow]) -> list[Block]:
     """metric, comparison, n, medians, rank-biserial [CI], p, q, MDE, as a table."""
     if not rows:
-        return _para("No comparisons were computed.", "missing")
+        return [Para("No comparisons were computed.", "missing")]
     order = {"FP vs TN": 0, "FN vs TP": 1}
-    rows = sorted(rows, key=lambda r: order.get(r.get("comparison"), 2))  # stable: metric order kept
-    untested = [r for r in rows if _missing(r.get("p_value"))]
-    rows = [r for r in rows if not _missing(r.get("p_value"))]
+    rows = sorted(rows, key=lambda r: order.get(r.comparison, 2))  # stable: metric order kept
+    untested = [r for r in rows if _missing(r.p_value)]
+    rows = [r for r in rows if not _missing(r.p_value)]
     notes = []
-    for comparison in dict.fromkeys(r.get("comparison") for r in untested):  # one line per comparison
-        part = [r for r in untested if r.get("comparison") == comparison]
-        reasons = "; ".join(sorted({str(r.get("reason") or "no reason given") for r in part}))
-        notes.append(_para(f"{comparison}: {len(part)} metric(s) not tested ({reasons}): "
-                           + ", ".join(str(r.get("metric")) for r in part), "missing"))
+    for comparison in dict.fromkeys(r.comparison for r in untested):  # one line per comparison
+        part = [r for r in untested if r.comparison == comparison]
+        reasons = "; ".join(sorted({str(r.reason or "no reason given") for r in part}))
+        notes.append(Para(f"{comparison}: {len(part)} metric(s) not tested ({reasons}): "
+                          + ", ".join(r.metric for r in part), "missing"))
     if not rows:
-        return _join(notes)
+        return notes
     headers = ["metric", "comparison", "n error", "n correct", "median error", "median correct",
                "rank-biserial r [95% CI]", "p", "q (BH)", "MDE |r|", "note"]
     numeric = [False, False, True, True, True, True, True, True, True, True, False]
-    body = [[r.get("metric", ""), r.get("comparison", ""), fmt(r.get("n1")), fmt(r.get("n2")),
-             fmt(r.get("median1")), fmt(r.get("median2")),
-             fmt_ci(r.get("rank_biserial"), r.get("ci_low"), r.get("ci_high")),
-             fmt_p(r.get("p_value")), fmt_p(r.get("q_value")), fmt(r.get("mde_rank_biserial")),
-             r.get("reason") or ""] for r in rows]
-    return _join([_table(headers, body, numeric=numeric, highlight=[_significant(r) for r in rows])] + notes)
+    body = [[r.metric, r.comparison, fmt(r.n1), fmt(r.n2), fmt(r.median1), fmt(r.median2),
+             fmt_ci(r.rank_biserial, r.ci_low, r.ci_high), fmt_p(r.p_value), fmt_p(r.q_value),
+             fmt(r.mde_rank_biserial), r.reason or ""] for r in rows]
+    return [_table(headers, body, numeric=numeric, highlight=[_significant(r) for r in rows]), *notes]
 
 
-def _dose_table(rows: Sequence[Mapping]) -> Block:
+def _dose_table(rows: Sequence[DoseRow]) -> Table | Para:
     if not rows:
-        return _para("No dose-response correlations were computed.", "missing")
+        return Para("No dose-response correlations were computed.", "missing")
     headers = ["metric", "n (true NORMAL)", "Spearman rho [95% CI]", "p", "q (BH)", "note"]
     numeric = [False, True, True, True, True, False]
-    body = [[r.get("metric", ""), fmt(r.get("n")), fmt_ci(r.get("rho"), r.get("ci_low"), r.get("ci_high")),
-             fmt_p(r.get("p", r.get("p_value"))), fmt_p(r.get("q_value")), r.get("reason") or ""] for r in rows]
+    body = [[r.metric, fmt(r.n), fmt_ci(r.rho, r.ci_low, r.ci_high), fmt_p(r.p), fmt_p(r.q_value), r.reason or ""]
+            for r in rows]
     return _table(headers, body, numeric=numeric, highlight=[_significant(r) for r in rows])
 
 
-def _regression_class(cls: str, res: Mapping) -> Block:
+def _regression_class(cls: str, res: RegressionResult) -> list[Block]:
     event = {"NORMAL": "FP", "PNEUMONIA": "FN"}.get(cls, "error")
-    head = _heading(f"True {cls} (event = {event})", 3)
-    facts = (f"n = {fmt(res.get('n'))}, events = {fmt(res.get('n_events'))}, non-events = "
-             f"{fmt(res.get('n_nonevents'))}; predictors: {', '.join(res.get('predictors') or []) or 'none'}.")
-    blocks = [head, _para(facts)]
-    if not res.get("fit_ok"):
-        blocks.append(_para(f"not fit: {res.get('reason') or 'no reason given'}", "missing"))
+    head = Heading(f"True {cls} (event = {event})", 3)
+    facts = (f"n = {fmt(res.n)}, events = {fmt(res.n_events)}, non-events = {fmt(res.n_nonevents)}; "
+             f"predictors: {', '.join(res.predictors) or 'none'}.")
+    blocks: list[Block] = [head, Para(facts)]
+    if not res.fit_ok:
+        blocks.append(Para(f"not fit: {res.reason or 'no reason given'}", "missing"))
     else:
-        rows = res.get("odds_ratios") or []
+        rows = res.odds_ratios.to_dict(orient="records")
         blocks.append(_table(
             ["predictor", "odds ratio per 1 SD", "95% CI", "p"],
-            [[r.get("predictor", ""), fmt(r.get("odds_ratio")), f"{fmt(r.get('ci_low'))} to {fmt(r.get('ci_high'))}",
-              fmt_p(r.get("p_value"))] for r in rows],
+            [[r["predictor"], fmt(r["odds_ratio"]), f"{fmt(r['ci_low'])} to {fmt(r['ci_high'])}", fmt_p(r["p_value"])]
+             for r in rows],
             numeric=[False, True, True, True],
-            highlight=[not _missing(r.get("p_value")) and float(r["p_value"]) < ALPHA for r in rows]))
-    for note in res.get("notes") or []:
-        blocks.append(_para(f"Note: {note}", "note"))
-    return _join(blocks)
+            highlight=[not _missing(r["p_value"]) and float(r["p_value"]) < ALPHA for r in rows]))
+    for note in res.notes:
+        blocks.append(Para(f"Note: {note}", "note"))
+    return blocks
 
 
-def _regression_section(regression: Mapping) -> Block:
+def _regression_section(regression: Mapping[str, RegressionResult]) -> list[Block]:
     if not regression:
-        return _para("No regression was run.", "missing")
-    intro = _para("Logistic regression of being an error within one true class on standardised predictors "
-                  "(odds ratios per 1 SD, Wald 95% CI), adjusted for image geometry.", "note")
-    return _join([intro] + [_regression_class(cls, res) for cls, res in regression.items()
-                            if isinstance(res, Mapping)])
+        return [Para("No regression was run.", "missing")]
+    intro = Para("Logistic regression of being an error within one true class on standardised predictors "
+                 "(odds ratios per 1 SD, Wald 95% CI), adjusted for image geometry.", "note")
+    return [intro] + [b for cls, res in regression.items() for b in _regression_class(cls, res)]
 
 
-def _power_section(power: Mapping) -> Block:
-    if not power:
-        return _para("No power analysis was provided.", "missing")
-    rows = []
-    for key in ("FP vs TN", "FN vs TP"):
-        mde = power.get(key)
-        if isinstance(mde, Mapping):
-            rows.append([key, fmt(mde.get("n1")), fmt(mde.get("n2")), fmt(mde.get("cohens_d")),
-                         fmt(mde.get("rank_biserial")), mde.get("reason") or ""])
-    blocks = []
-    if rows:
-        headers = ["comparison", "n error", "n correct", "MDE |Cohen's d|", "MDE |rank-biserial|", "note"]
-        blocks.append(_table(headers, rows, numeric=[False, True, True, True, True, False]))
-    if power.get("note"):
-        blocks.append(_para(str(power["note"]), "note"))
-    return _join(blocks)
+def _power_section(power: PowerSummary | None) -> list[Block]:
+    if power is None:
+        return [Para("No power analysis was provided.", "missing")]
+    rows = [[key, fmt(mde.n1), fmt(mde.n2), fmt(mde.cohens_d), fmt(mde.rank_biserial), mde.reason or ""]
+            for key, mde in ((k, power.comparison(k)) for k in ("FP vs TN", "FN vs TP"))]
+    headers = ["comparison", "n error", "n correct", "MDE |Cohen's d|", "MDE |rank-biserial|", "note"]
+    blocks: list[Block] = [_table(headers, rows, numeric=[False, True, True, True, True, False])]
+    if power.note:
+        blocks.append(Para(power.note, "note"))
+    return blocks
 
 
-def _gallery_section(out_dir: Path, gallery: str | None) -> Block:
+def _gallery_section(out_dir: Path, gallery: str | None) -> GalleryLink | Para:
     if not gallery:
-        return _para("No gallery was written for this report.", "note")
-    rel = _rel(out_dir, gallery)
-    text = "Every error as an X-ray | Grad-CAM | IG panel, most confident errors first"
-    return Block(f"[Open the error gallery]({quote(rel)}) ({rel}): {text}.\n",
-                 f'<p><a href="{_href(rel)}">Open the error gallery</a> ({_esc(rel)}): {_esc(text)}.</p>')
+        return Para("No gallery was written for this report.", "note")
+    return GalleryLink(_rel(out_dir, gallery),
+                       "Every error as an X-ray | Grad-CAM | IG panel, most confident errors first")
 
 
-def _howto_section(out_dir: Path, tables: Mapping[str, str], analysis: Mapping) -> Block:
+def _howto_section(out_dir: Path, tables: Mapping[str, str], analysis: Analysis) -> HowTo:
     points = [
         "Within-class comparisons: errors are compared only with correct images of the same true class (FP vs "
         "TN among true NORMAL, FN vs TP among true PNEUMONIA), never with all correct images, because pneumonia "
@@ -545,23 +515,17 @@ def _howto_section(out_dir: Path, tables: Mapping[str, str], analysis: Mapping) 
         "seen at this sample size; it is not evidence that the effect is absent.",
         "Every number here can be recomputed from the CSV tables below.",
     ]
-    convention = (analysis.get("settings") or {}).get("sign_convention")
+    convention = analysis.settings.sign_convention if analysis.settings else None
     if convention:
         points.append(f"Sign convention: {convention}.")
-    table_links_md = [f"- [{name}]({quote(_rel(out_dir, p))})" for name, p in tables.items()]
-    table_links_html = [f'<li><a href="{_href(_rel(out_dir, p))}">{_esc(name)}</a> '
-                        f"({_esc(_rel(out_dir, p))})</li>" for name, p in tables.items()]
-    md = "\n".join(f"- {p}" for p in points) + "\n\nTables:\n\n" + ("\n".join(table_links_md) or "- none") + "\n"
-    html_ = ('<div class="howto"><ul>' + "".join(f"<li>{_esc(p)}</li>" for p in points) + "</ul><p>Tables:</p><ul>"
-             + ("".join(table_links_html) or "<li>none</li>") + "</ul></div>")
-    return Block(md, html_)
+    return HowTo(tuple(points), tuple((str(name), _rel(out_dir, p)) for name, p in tables.items()))
 
 
 def _extra(extra_sections: Sequence[tuple[str, str]] | None) -> list[Block]:
     """Caller-supplied (title, HTML) sections; the Markdown keeps the HTML as is."""
-    blocks = []
+    blocks: list[Block] = []
     for heading, body in extra_sections or []:
-        blocks += [_heading(str(heading)), Block(str(body) + "\n", str(body))]
+        blocks += [Heading(str(heading)), Raw(str(body))]
     return blocks
 
 
@@ -569,69 +533,63 @@ def _other_figures(out_dir: Path, figures: Mapping[str, str]) -> list[Block]:
     others = [k for k in figures if k not in KNOWN_FIGURES]
     if not others:
         return []
-    return [_heading("Other figures")] + [_figure(out_dir, figures, k, k.replace("_", " ")) for k in others]
+    return [Heading("Other figures")] + [_figure(out_dir, figures, k, k.replace("_", " ")) for k in others]
 
 
-def _sections(out_dir: Path, analysis: Mapping, run_info: Mapping, split_metrics: Mapping,
+def _sections(out_dir: Path, analysis: Analysis, run_info: Mapping, split_metrics: Mapping,
               figures: Mapping[str, str], gallery: str | None, tables: Mapping[str, str], title: str,
               extra_sections: Sequence[tuple[str, str]] | None, generated: str,
-              model_check: Mapping | None = None, context: Mapping | None = None) -> list[Block]:
+              model_check: ChanceCheck | None = None, context: PerErrorContext | None = None) -> list[Block]:
     """Every block of the report, in order."""
     from figures.context import mark_verdicts
 
-    n = analysis.get("n_images", "n/a")
-    return [
-        Block(f"# {title}\n", f"<h1>{_esc(title)}</h1>"),
-        _para(f"Generated {generated}.", "note"),
+    n = analysis.n_images
+    parts: list[Block | list[Block]] = [
+        Heading(title, 1),
+        Para(f"Generated {generated}.", "note"),
         _run_summary(run_info, analysis),
         _warning_box(header_warnings(analysis, split_metrics, model_check, context)),
-        _heading("Classification metrics"),
+        Heading("Classification metrics"),
         _metrics_section(split_metrics),
-        _heading("Figure 1: confusion matrix"),
+        Heading("Figure 1: confusion matrix"),
         _figure(out_dir, figures, "confusion", f"Figure 1. Confusion matrix (n = {n}); rows: truth."),
-        _heading("Verdict"),
-        _primary_declaration(analysis.get("primary") or {}),
-        _verdict_section(mark_verdicts(analysis.get("verdict") or [], model_check)),
-        _exploratory_section(analysis.get("primary") or {}),
-        _heading("Per-error context: each error among correct images of its class"),
+        Heading("Verdict"),
+        _primary_declaration(analysis.primary),
+        _verdict_section(mark_verdicts(analysis.verdict, model_check)),
+        _exploratory_section(analysis.primary),
+        Heading("Per-error context: each error among correct images of its class"),
         _context_section(context),
-        _heading("Image quality: errors vs correct images of the same class"),
-        _comparison_table(analysis.get("comparisons") or []),
+        Heading("Image quality: errors vs correct images of the same class"),
+        _comparison_table(analysis.comparisons),
         _figure(out_dir, figures, "distributions",
                 "Quality metrics within each true class: TN vs FP and TP vs FN (n under each box)."),
-        _heading("Dose-response among true NORMAL images"),
-        _dose_table(analysis.get("dose_response") or []),
+        Heading("Dose-response among true NORMAL images"),
+        _dose_table(analysis.dose_response),
         _figure(out_dir, figures, "dose_response",
                 "P(pneumonia) against each metric among true NORMAL images (FP and TN)."),
-        _heading("Saliency localisation"),
-        _comparison_table(analysis.get("localisation") or []),
+        Heading("Saliency localisation"),
+        _comparison_table(analysis.localisation),
         _figure(out_dir, figures, "localisation",
                 "Area-normalised localisation: top-10% pixels of the raw map inside the lungs / lung area "
                 "(chance = 1.0), and pointing-game rate (Wilson 95% CI) by outcome."),
-        _heading("Regression within each true class"),
-        _regression_section(analysis.get("regression") or {}),
-        _heading("Power: what this split could detect"),
-        _power_section(analysis.get("power") or {}),
-        _heading("Error gallery"),
+        Heading("Regression within each true class"),
+        _regression_section(analysis.regression),
+        Heading("Power: what this split could detect"),
+        _power_section(analysis.power),
+        Heading("Error gallery"),
         _gallery_section(out_dir, gallery),
-        *_extra(extra_sections),
-        *_other_figures(out_dir, figures),
-        _heading("How to read this"),
+        _extra(extra_sections),
+        _other_figures(out_dir, figures),
+        Heading("How to read this"),
         _howto_section(out_dir, tables, analysis),
     ]
-
-
-def _html_page(title: str, body: str) -> str:
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{_esc(title)}</title><style>{_CSS}</style></head>\n<body>\n{body}\n{_IMAGE_CHECK}\n"
-            "</body></html>\n")
+    return [b for part in parts for b in (part if isinstance(part, list) else [part])]
 
 
 def write_report(
     out_dir: str | Path,
     *,
-    analysis: Mapping,
+    analysis: Analysis,
     run_info: Mapping,
     split_metrics: Mapping,
     figures: Mapping[str, str],
@@ -639,8 +597,8 @@ def write_report(
     tables: Mapping[str, str],
     title: str,
     extra_sections: Sequence[tuple[str, str]] | None = None,
-    model_check: Mapping | None = None,
-    context: Mapping | None = None,
+    model_check: ChanceCheck | None = None,
+    context: PerErrorContext | None = None,
 ) -> dict[str, Path]:
     """Write ``report.md``, ``report.json`` and a self-contained ``report.html`` into ``out_dir``.
 
@@ -650,9 +608,8 @@ def write_report(
 
     Args:
         out_dir: report folder (created if needed).
-        analysis: :func:`stats.analysis.analyse` output (``verdict``,
-            ``comparisons``, ``localisation``, ``dose_response``, ``regression``,
-            ``power``, ``small_split_warning``, ``n_images``, ``settings``).
+        analysis: :func:`stats.analysis.analyse` output (:class:`stats.analysis.Analysis`;
+            written into the JSON as ``Analysis.to_dict()``).
         run_info: the run's ``run.json`` (``config.arch``, ``weights.init`` and
             ``weights.reason``, ``device``, ``device_name``, ``data_root``,
             ``n_images`` per split; optional ``analysed_split``).
@@ -666,11 +623,9 @@ def write_report(
         title: report title.
         extra_sections: optional (heading, HTML body) sections inserted after
             the gallery link.
-        model_check: ``stats.chance.ChanceCheck.to_dict()``; when it says the model is
-            no better than chance, the report opens with that and marks every verdict.
-        context: per-error context: ``pool`` (name), ``pool_by_class``, ``testable``
-            (``stats.context.within_class_testable``) and ``rows``
-            (``stats.context.ErrorContext.to_dict()`` each).
+        model_check: :func:`stats.chance.chance_check`; when it says the model is no better
+            than chance, the report opens with that and marks every verdict.
+        context: per-error context (:class:`stats.context.PerErrorContext`).
 
     Returns:
         ``{'md': Path, 'json': Path, 'html': Path}``.
@@ -678,11 +633,11 @@ def write_report(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     generated = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    blocks = [b for b in _sections(out_dir, analysis, run_info, split_metrics, figures, gallery, tables, title,
-                                   extra_sections, generated, model_check, context) if b.md or b.html]
+    blocks = _sections(out_dir, analysis, run_info, split_metrics, figures, gallery, tables, title,
+                       extra_sections, generated, model_check, context)
     paths = {"md": out_dir / "report.md", "json": out_dir / "report.json", "html": out_dir / "report.html"}
-    paths["md"].write_text("\n".join(b.md for b in blocks), encoding="utf-8")
-    paths["html"].write_text(_html_page(title, "\n".join(b.html for b in blocks)), encoding="utf-8")
+    paths["md"].write_text(render("report.md.j2", blocks=blocks), encoding="utf-8")
+    paths["html"].write_text(render("report.html.j2", title=title, blocks=blocks), encoding="utf-8")
     record = {
         "title": title, "generated": generated,
         "files": {k: p.name for k, p in paths.items()},

@@ -6,15 +6,15 @@ nothing statistical.
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
-from figures.counterfactual_plots import _img, _table
 from figures.style import figure, save
+from figures.templating import data_uri, grid, render, render_section
 
 #: Metrics drawn (all are tested and tabulated).
 SHOWN = ("q_rms_contrast", "q_dynamic_range", "q_mean", "q_laplacian_var", "q_highfreq_share", "q_noise_sigma")
@@ -122,47 +122,27 @@ def shift_section(out_dir: str | Path) -> tuple[str, str]:
                               (("distributions", "shift_distributions"), ("harmonisation", "harmonisation")))
             if v.is_file()} or draw_shift_figures(out_dir)
     ref = result["reference"]
-    parts = [f'<p class="note">Set <b>{html.escape(result["split"])}</b> ({result["n_external"]} films from '
-             f'{html.escape(result["root"])}) against the training distribution: '
-             f'{html.escape(ref["source"])}, {", ".join(f"{k}: {v}" for k, v in ref["n"].items())} films. '
-             "All films measured at the model's input size. Shift: Mann-Whitney, rank-biserial r (r &gt; 0: "
-             "external larger) with bootstrap 95% CI, Benjamini-Hochberg q over every class x metric test.</p>",
-             f'<div class="verdict"><p class="claim">{html.escape(result["verdict"])}</p>'
-             f'<p>Pre-declared primary result: {html.escape(result["primary"])}.</p></div>']
-    for note in result.get("notes") or []:
-        parts.append(f'<p class="note">{html.escape(note)}</p>')
     comp = pd.DataFrame(result["comparisons"])
     shifted = comp[comp["shifted"].astype(bool)].sort_values("q_value")
-    parts.append(f"<h3>What differs ({len(shifted)} of {len(comp)} tests with q &lt; {result['alpha']})</h3>")
-    parts.append(_table(["class", "metric", "median external", "median training", "r [95% CI]", "q"],
-                        [[r["class"], r["metric"], _fmt(r["median_external"], 4, False),
-                          _fmt(r["median_reference"], 4, False),
-                          f"{_fmt(r['rank_biserial'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",
-                          _fmt(r["q_value"], 3, False)] for _, r in comp.sort_values(["class", "metric"]).iterrows()],
-                        [False, False, True, True, True, True]))
-    parts.append(_img(figs.get("distributions"), "Training (purple) vs external (orange) films per true class; "
-                      "titles: rank-biserial r with 95% CI."))
+    comparisons = grid(["class", "metric", "median external", "median training", "r [95% CI]", "q"],
+                       [[r["class"], r["metric"], _fmt(r["median_external"], 4, False),
+                         _fmt(r["median_reference"], 4, False),
+                         f"{_fmt(r['rank_biserial'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",
+                         _fmt(r["q_value"], 3, False)] for _, r in comp.sort_values(["class", "metric"]).iterrows()],
+                       [False, False, True, True, True, True])
     errors = pd.DataFrame(result["errors"])
+    linked, error_grid = [], None
     if not errors.empty:
         linked = errors[errors["goes_with_errors"].astype(bool)]
-        parts.append(f"<h3>Which shifts go with the errors ({len(linked)})</h3>")
-        parts.append('<p class="note">Within the external set: errors vs correct films of the same true class '
-                     "(FP vs TN, FN vs TP); a shift goes with the errors when both tests have q &lt; "
-                     f"{result['alpha']} and the same sign.</p>")
         shown = errors.sort_values("q_value").head(12)
-        parts.append(_table(["class", "metric", "errors / correct", "r errors vs correct [95% CI]", "q",
-                             "r shift", "goes with errors"],
-                            [[r["class"], r["metric"], f"{r['n_errors']} / {r['n_correct']}",
-                              f"{_fmt(r['rank_biserial'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",
-                              _fmt(r["q_value"], 3, False), _fmt(r["shift_rank_biserial"]),
-                              "yes" if r["goes_with_errors"] else "no"] for _, r in shown.iterrows()],
-                            [False, False, True, True, True, True, False]))
+        error_grid = grid(["class", "metric", "errors / correct", "r errors vs correct [95% CI]", "q", "r shift",
+                           "goes with errors"],
+                          [[r["class"], r["metric"], f"{r['n_errors']} / {r['n_correct']}",
+                            f"{_fmt(r['rank_biserial'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",
+                            _fmt(r["q_value"], 3, False), _fmt(r["shift_rank_biserial"]),
+                            "yes" if r["goes_with_errors"] else "no"] for _, r in shown.iterrows()],
+                          [False, False, True, True, True, True, False])
     detail = result["detail"]
-    parts.append("<h3>Harmonisation: does performance come back?</h3>")
-    parts.append(f'<p class="note">Histogram matching to the pooled training histogram (skimage '
-                 f'match_histograms), then detail matching: {html.escape(detail["kind"])} '
-                 f'{detail["strength"]:g} (median Laplacian variance {detail["before"]:.4g} -&gt; {detail["after"]:.4g}, '
-                 f'training {detail["target"]:.4g}). Fitted on the images only, never on labels.</p>')
     harm = pd.DataFrame(result["harmonisation"])
     headers = ["condition", "predicted pneumonia"]
     rows = [[r["condition"], _pct(r["predicted_pneumonia_rate"])] for _, r in harm.iterrows()]
@@ -171,11 +151,9 @@ def shift_section(out_dir: str | Path) -> tuple[str, str]:
             headers.append(f"{key} [95% CI]")
             for row, (_, r) in zip(rows, harm.iterrows()):
                 row.append(f"{_pct(r[key])} [{_pct(r[key + '_ci_low'])}, {_pct(r[key + '_ci_high'])}]")
-    parts.append(_table(headers, rows, [False] + [True] * (len(headers) - 1)))
     recovery = result.get("recovery") or {}
+    rec_grid = None
     if recovery:
-        parts.append(f'<p class="note">Own-distribution level: {html.escape(str(recovery.get("reference_source")))}. '
-                     "Changes: paired class-stratified bootstrap 95% CI over the external films.</p>")
         rec_rows = []
         for cond, key in (("histogram", "histogram"), ("histogram+detail", "primary")):
             entry = recovery[key]
@@ -185,11 +163,20 @@ def shift_section(out_dir: str | Path) -> tuple[str, str]:
                                  f"{_fmt(100 * e['change'], 1)} [{_fmt(100 * e['ci_low'], 1)}, "
                                  f"{_fmt(100 * e['ci_high'], 1)}] pts",
                                  _pct(e["reference"]), _pct(e["recovered_share"])])
-        parts.append(_table(["condition", "measure", "external", "harmonised", "change [95% CI]", "own distribution",
-                             "share of loss recovered"], rec_rows, [False, False, True, True, True, True, True]))
-    parts.append(_img(figs.get("harmonisation"), "Sensitivity and specificity (Wilson 95% CI) before and after "
-                      "harmonisation; dashed: the model on its own distribution."))
-    return "Domain shift: external vs training films, and harmonisation", "".join(parts)
+        rec_grid = grid(["condition", "measure", "external", "harmonised", "change [95% CI]", "own distribution",
+                         "share of loss recovered"], rec_rows, [False, False, True, True, True, True, True])
+    body = render_section(
+        "shift", split=result["split"], n_external=result["n_external"], root=result["root"],
+        reference_source=ref["source"], reference_n=", ".join(f"{k}: {v}" for k, v in ref["n"].items()),
+        verdict=result["verdict"], primary=result["primary"], notes=result.get("notes") or [],
+        n_shifted=len(shifted), n_tests=len(comp), alpha=result["alpha"], comparisons=comparisons,
+        distributions=data_uri(figs.get("distributions")), errors=error_grid, n_linked=len(linked),
+        detail_kind=detail["kind"], detail_strength=f"{detail['strength']:g}", detail_before=f"{detail['before']:.4g}",
+        detail_after=f"{detail['after']:.4g}", detail_target=f"{detail['target']:.4g}",
+        harmonisation=grid(headers, rows, [False] + [True] * (len(headers) - 1)), recovery=rec_grid,
+        recovery_source=str(recovery.get("reference_source")),
+        harmonisation_figure=data_uri(figs.get("harmonisation")))
+    return "Domain shift: external vs training films, and harmonisation", body
 
 
 def write_shift_page(out_dir: str | Path) -> Path:
@@ -198,9 +185,5 @@ def write_shift_page(out_dir: str | Path) -> Path:
     draw_shift_figures(out_dir)
     title, body = shift_section(out_dir)
     page = out_dir / "shift.html"
-    page.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-                    "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;"
-                    "font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}td.num{text-align:right}"
-                    "figure img{max-width:100%}.note{color:#444}.claim{font-weight:bold}</style></head><body>"
-                    f"<h1>{html.escape(title)}</h1>{body}</body></html>")
+    page.write_text(render("shift_page.html.j2", title=title, body=Markup(body)).removesuffix("\n"))
     return page

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
 
+from figures.templating import grid, render_section
 from stats.natural_dose import NaturalDose
 
 TITLE = "Counterfactual doses in natural units"
@@ -24,10 +24,6 @@ def _f(x: float, fmt: str = "{:+.2f}") -> str:
 
 def natural_dose_section(doses: Sequence[NaturalDose]) -> tuple[str, str]:
     """(title, HTML) with one sentence and one table row per (edit, metric)."""
-    if not doses:
-        return TITLE, '<p class="missing">No whole-film edit with a matching quality metric was swept.</p>'
-    parts = [f'<p class="note">{html.escape(NOTE)}</p>']
-    parts += [f"<p>{html.escape(d.statement)}</p>" for d in doses]
     head = ["edit", "metric", "observed FP - TN", "dose (strength)", "change in log-odds [95% CI]",
             "share of FP excess [95% CI]", "n (extrapolated)"]
     rows = []
@@ -37,7 +33,5 @@ def natural_dose_section(doses: Sequence[NaturalDose]) -> tuple[str, str]:
                      f"{_f(100 * d.share_of_excess, '{:.0f}')}% [{_f(100 * d.share_low, '{:.0f}')}%, "
                      f"{_f(100 * d.share_high, '{:.0f}')}%]" if d.reason is None else d.reason,
                      f"{d.n_images} ({d.n_extrapolated})"])
-    table = ("<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr></thead><tbody>"
-             + "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows) + "</tbody></table>")
-    parts.append(table)
-    return TITLE, "\n".join(parts)
+    return TITLE, render_section("natural_dose", note=NOTE, statements=[d.statement for d in doses],
+                                 table=grid(head, rows) if doses else None)

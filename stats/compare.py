@@ -74,6 +74,32 @@ class GroupComparison(JsonFields):
 
 
 
+@dataclass(frozen=True, kw_only=True)
+class ComparisonRow(GroupComparison):
+    """One row of :func:`within_class_comparisons`: ``metric`` compared between ``group1`` (the errors: FP
+    or FN) and ``group2`` (the correct images of the same true class); the :class:`GroupComparison`
+    fields; ``q_value`` (Benjamini-Hochberg within the family); the minimal detectable effects.
+    ``to_dict()`` keys are the table's columns, in its order."""
+
+    metric: str
+    comparison: str
+    group1: str
+    group2: str
+    q_value: float
+    mde_cohens_d: float
+    mde_rank_biserial: float
+
+    @staticmethod
+    def columns() -> list[str]:
+        """The columns of :func:`within_class_comparisons`, in order."""
+        return (["metric", "comparison", "group1", "group2"] + [f.name for f in fields(GroupComparison)]
+                + ["q_value", "mde_cohens_d", "mde_rank_biserial"])
+
+    def to_dict(self) -> dict:
+        out = super().to_dict()
+        return {k: out[k] for k in self.columns()}
+
+
 def rank_biserial_from_u(u1, n1: int, n2: int):
     """Rank-biserial correlation ``2 * U1 / (n1 * n2) - 1`` from the U of the first group (float or array)."""
     return 2.0 * u1 / (n1 * n2) - 1.0
@@ -188,8 +214,7 @@ def within_class_comparisons(
                 **asdict(cmp),
                 "mde_cohens_d": mde.cohens_d, "mde_rank_biserial": mde.rank_biserial,
             })
-    columns = (["metric", "comparison", "group1", "group2"] + [f.name for f in fields(GroupComparison)]
-               + ["q_value", "mde_cohens_d", "mde_rank_biserial"])
+    columns = ComparisonRow.columns()
     frame = pd.DataFrame(rows, columns=[c for c in columns if c != "q_value"])
     frame.insert(frame.columns.get_loc("reason") + 1, "q_value",
                  benjamini_hochberg(frame["p_value"].to_numpy(dtype=float)) if len(frame) else [])

@@ -11,7 +11,7 @@ films is blurrier than 97% of them. This is description, not a test: no p-value.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -103,3 +103,25 @@ def within_class_testable(counts: Mapping[str, int]) -> dict[str, str | None]:
         out[f"{a} vs {b}"] = (None if na >= MIN_GROUP and nb >= MIN_GROUP else
                               f"{na} {a} and {nb} {b}: each group needs at least {MIN_GROUP}")
     return out
+
+
+@dataclass(frozen=True)
+class PerErrorContext:
+    """What the report says about each error's place among the correct images of its class.
+
+    Attributes:
+        testable: ``FP vs TN`` / ``FN vs TP`` -> None when the within-class test is possible, else why not
+            (:func:`within_class_testable`).
+        rows: one :class:`ErrorContext` per error and primary metric (empty without a reference pool).
+        pool: the reference pool's name (None: no pool).
+        pool_by_class: correct images per true class in the pool.
+    """
+
+    testable: Mapping[str, str | None]
+    rows: tuple[ErrorContext, ...] = ()
+    pool: str | None = None
+    pool_by_class: Mapping[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"testable": dict(self.testable), "rows": [r.to_dict() for r in self.rows], "pool": self.pool,
+                "pool_by_class": dict(self.pool_by_class)}

@@ -53,6 +53,24 @@ class SpearmanResult(JsonFields):
 
 
 
+@dataclass(frozen=True, kw_only=True)
+class DoseRow(SpearmanResult):
+    """One row of :func:`dose_response`: ``metric``, the :class:`SpearmanResult` fields and ``q_value``
+    (Benjamini-Hochberg over the metrics). ``to_dict()`` keys are the table's columns, in its order."""
+
+    metric: str
+    q_value: float
+
+    @staticmethod
+    def columns() -> list[str]:
+        """The columns of :func:`dose_response`, in order."""
+        return ["metric"] + [f.name for f in fields(SpearmanResult)] + ["q_value"]
+
+    def to_dict(self) -> dict:
+        out = super().to_dict()
+        return {k: out[k] for k in self.columns()}
+
+
 def _spearman_rho(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
     """Spearman rho of paired rows along ``axis`` (vectorised; NaN where a resample is constant)."""
     rx = rankdata(x, axis=axis)
@@ -141,7 +159,6 @@ def dose_response(
     for metric in metrics:
         res = spearman_with_ci(score, numeric_column(table, metric)[normal], n_boot=n_boot, seed=seed)
         rows.append({"metric": metric, **asdict(res)})
-    columns = ["metric"] + [f.name for f in fields(SpearmanResult)]
-    frame = pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=DoseRow.columns()[:-1])
     frame["q_value"] = benjamini_hochberg(frame["p"].to_numpy(dtype=float)) if len(frame) else []
     return frame

@@ -121,3 +121,20 @@ class RegionMeanModel(nn.Module):
         m = (self.pixels(x) * self.region).sum((1, 2)) / self.region.sum()
         lo = self.k * (m - self.c)
         return torch.stack([torch.zeros_like(lo), lo], 1)
+
+
+def not_tested_analysis(n_images: int, *, small_split_warning: str | None = None,
+                        claims: dict[str, str] | None = None):
+    """A partial :class:`stats.analysis.Analysis`: ``n_images``, a warning, and one NOT TESTED verdict per claim."""
+    from stats.analysis import Analysis
+    from stats.verdict import HypothesisVerdict, MetricTest, VerdictReport
+
+    nan = float("nan")
+    verdicts = tuple(
+        HypothesisVerdict(hypothesis=key, claim=claim, primary_metric="q_laplacian_var", status="not tested",
+                          statement="not tested", summary="",
+                          primary=MetricTest("q_laplacian_var", "primary", key, -1, 0, 0, nan, nan, nan, nan, nan,
+                                             nan, nan, "holm", nan, nan, 0.05, "not tested", "no FPs"))
+        for key, claim in (claims or {}).items())
+    return Analysis(n_images=n_images, small_split_warning=small_split_warning,
+                    primary=VerdictReport(declaration="", alpha=0.05, hypotheses=verdicts, exploratory=()))

@@ -21,10 +21,13 @@ import pandas as pd
 from data.labels import PNEUMONIA
 from data.layout import ExplainLayout, explain_layout, run_layout
 from quality.metrics import QUALITY_COLUMNS
-from stats.analysis import analyse
+from stats.analysis import Analysis, analyse
+from stats.chance import ChanceCheck
 from stats.classification import binary_metrics
+from stats.context import PerErrorContext
 from stats.pointing import pointing_game
 from stats.primary import LOCALISATION_TOP_PERCENTS, PRIMARY_METRICS
+from xai.counterfactual_result import CounterfactualResult
 from xai.exclusions import saliency_accounting
 
 METHODS = ("gradcam", "ig")
@@ -91,18 +94,19 @@ class Investigation:
         stats_table: the table the statistics read (lung-relative saliency blanked
             where the lung mask is implausible; see :func:`analysis_table`).
         split_metrics: :func:`stats.classification.binary_metrics` of the split.
-        analysis: :func:`stats.analysis.analyse` output.
+        analysis: :func:`stats.analysis.analyse` output (:class:`stats.analysis.Analysis`).
         shown_metrics: the quality metrics drawn in the figures.
         methods: saliency methods with localisation columns.
         accounting: :func:`xai.exclusions.saliency_accounting` (n used / excluded and why).
-        counterfactual: ``counterfactual.json`` of the sweeps, or None.
+        counterfactual: ``counterfactual.json`` of the sweeps (:class:`xai.counterfactual_result.CounterfactualResult`),
+            or None.
         natural_doses: :func:`stats.natural_dose.natural_doses` of the sweeps (the doses in natural
             units), or None when the sweeps did not run.
         sanity: the sanity check, or None.
         faithfulness: the faithfulness summary, or None.
-        model_check: :func:`stats.chance.chance_check` of the run's splits and this one (as a dict), or None.
+        model_check: :func:`stats.chance.chance_check` of the run's splits and this one, or None.
         context: each error placed among the correct images of its true class in the explain
-            step's reference pool (``{"testable", "rows", "pool", "pool_by_class"}``).
+            step's reference pool (:class:`stats.context.PerErrorContext`).
         panel_warnings: lines every panel must carry (a model no better than chance; maps that
             failed the sanity check).
         pointing: per method, the pointing game per outcome on ``stats_table``
@@ -117,16 +121,16 @@ class Investigation:
     table: pd.DataFrame
     stats_table: pd.DataFrame
     split_metrics: dict
-    analysis: dict
+    analysis: Analysis
     shown_metrics: tuple[str, ...]
     methods: tuple[str, ...]
     accounting: pd.DataFrame
-    counterfactual: dict | None
+    counterfactual: CounterfactualResult | None
     natural_doses: list | None
     sanity: SanityResult | None
     faithfulness: FaithfulnessResult | None
-    model_check: dict | None
-    context: dict | None
+    model_check: ChanceCheck | None
+    context: PerErrorContext | None
     panel_warnings: tuple[str, ...]
     pointing: dict
 
@@ -209,12 +213,12 @@ def load_faithfulness(layout: ExplainLayout, *, n_boot: int, seed: int) -> Faith
     return FaithfulnessResult(summary, curves, _json(layout.faithfulness_excluded))
 
 
-def load_counterfactual(layout: ExplainLayout) -> dict | None:
+def load_counterfactual(layout: ExplainLayout) -> CounterfactualResult | None:
     """``counterfactual.json`` of the sweeps (``out_dir`` set to where it lives now); None when absent."""
     result = _json(layout.counterfactual.result)
-    if result is not None:
-        result["out_dir"] = str(layout.counterfactual.root)
-    return result
+    if result is None:
+        return None
+    return CounterfactualResult.from_json({**result, "out_dir": str(layout.counterfactual.root)})
 
 
 def load_natural_doses(layout: ExplainLayout, stats_table: pd.DataFrame, *, n_boot: int, seed: int) -> list | None:
@@ -227,7 +231,7 @@ def load_natural_doses(layout: ExplainLayout, stats_table: pd.DataFrame, *, n_bo
 
 
 def model_and_context(layout: ExplainLayout, explain_info: dict, table: pd.DataFrame, run_dir: str | Path,
-                      split: str, split_metrics: dict) -> tuple[dict | None, dict]:
+                      split: str, split_metrics: dict) -> tuple[ChanceCheck | None, PerErrorContext]:
     """The chance check of the model and the per-error context of this explain folder.
 
     The model is judged on the largest split with metrics (the run's ``metrics.json``
@@ -235,7 +239,7 @@ def model_and_context(layout: ExplainLayout, explain_info: dict, table: pd.DataF
     class in the reference pool written by the explain step (``context_pool.csv``).
 
     Returns:
-        (``ChanceCheck.to_dict()`` or None, context dict for the report).
+        (the :class:`stats.chance.ChanceCheck` or None, the :class:`stats.context.PerErrorContext`).
     """
     from stats.chance import chance_check
     from stats.context import per_error_context, within_class_testable
@@ -244,16 +248,14 @@ def model_and_context(layout: ExplainLayout, explain_info: dict, table: pd.DataF
     check = chance_check(by_split)
     pool_info = explain_info.get("context_pool")
     errors = table[table["outcome"].isin(["FP", "FN"])]
-    context = {"testable": within_class_testable(split_metrics["counts"]), "rows": [], "pool": None,
-               "pool_by_class": {}}
+    testable = within_class_testable(split_metrics["counts"])
     if pool_info and (layout.root / pool_info["table"]).is_file() and len(errors):
         pool = pd.read_csv(layout.root / pool_info["table"])
         pool_name = f"{pool_info['split']} split" + (" (this split)" if pool_info["split"] == split else "")
         rows = per_error_context(_blank_implausible_lungs(errors), _blank_implausible_lungs(pool),
                                  pool_name=pool_name)
-        context.update(pool=pool_name, pool_by_class=pool_info.get("by_class", {}),
-                       rows=[r.to_dict() for r in rows])
-    return (check.to_dict() if check else None), context
+        return check, PerErrorContext(testable, rows, pool_name, pool_info.get("by_class", {}))
+    return check, PerErrorContext(testable)
 
 
 def _blank_implausible_lungs(frame: pd.DataFrame) -> pd.DataFrame:
@@ -299,7 +301,7 @@ def investigate(out_dir: str | Path, *, n_boot: int = 2000, seed: int = 0) -> In
     explain_info = _json(layout.explain_info) or {}
     model_check, context = model_and_context(layout, explain_info, table, config["resolved_run"], config["split"],
                                              split_metrics)
-    if model_check and model_check["no_better_than_chance"]:
+    if model_check and model_check.no_better_than_chance:
         warnings = ("model no better than chance (see the report)", *warnings)
     return Investigation(
         layout=layout, config=config, run_info=run_info, explain_info=explain_info,

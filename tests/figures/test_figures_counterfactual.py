@@ -16,6 +16,8 @@ from PIL import Image
 from figures.counterfactual_plots import (counterfactual_section, draw_counterfactual_figures, faithfulness_section,
                                           plot_dose_response, plot_faithfulness, plot_quality_response, plot_sanity,
                                           plot_sanity_maps, plot_texture_shape, sanity_section)
+from stats.analysis import Analysis
+from xai.counterfactual_result import CounterfactualResult
 from figures.report import write_report
 
 STRENGTHS = {"gaussian_blur": [1.0, 2.0, 4.0], "contrast": [0.8, 0.6, 0.4]}
@@ -94,7 +96,7 @@ def test_counterfactual_section_is_self_contained(drawn, tmp_path):
         "notes": {"regions": "A model that reads only lung pathology ..."},
     }
     json.dumps(result)  # the section reads what counterfactual.json holds
-    title, body = counterfactual_section(result)
+    title, body = counterfactual_section(CounterfactualResult.from_json(result))
     assert "counterfactual" in title.lower()
     assert html.escape("moves P(pneumonia) & more") in body and "&lt;20&gt;" in body and "<better>" not in body
     assert "outside &gt; lungs" in body and "0.24 [0.20, 0.28]" in body and "+0.24 [+0.20, +0.28]" in body
@@ -103,14 +105,15 @@ def test_counterfactual_section_is_self_contained(drawn, tmp_path):
     assert base64.b64decode(images[0])[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<details>" in body and body.count("<tr>") > 36  # the full summary table is there
     # it plugs into the report writer as an extra section
-    paths = write_report(tmp_path / "report", analysis={}, run_info={}, split_metrics={}, figures={}, gallery=None,
-                         tables={}, title="t", extra_sections=[(title, body)])
+    paths = write_report(tmp_path / "report", analysis=Analysis(n_images=0), run_info={}, split_metrics={},
+                         figures={}, gallery=None, tables={}, title="t", extra_sections=[(title, body)])
     page = paths["html"].read_text()
     assert title in page and page.count("data:image/png;base64,") >= 3
 
 
 def test_section_with_missing_figures_and_nothing_run():
-    title, body = counterfactual_section({"out_dir": "/nonexistent", "verdict": {}, "figures": {}})
+    title, body = counterfactual_section(CounterfactualResult.from_json({"out_dir": "/nonexistent", "verdict": {},
+                                                                         "figures": {}}))
     assert "Figure missing" in body and "not run" in body
 
 

@@ -16,6 +16,7 @@ from figures.plots import (
     values_for,
 )
 from figures.plots import POSITIONS
+from stats.analysis import rows_frame
 from helpers import outcome_table
 from stats.pointing import pointing_game  # tests may compute; figures only draw
 
@@ -38,7 +39,7 @@ def test_three_plots_with_statistics(tmp_path, table, analysis):
     before = table.copy()
     counts = table["outcome"].value_counts().to_dict()
     dist = assert_png(plot_distributions(table, METRICS, tmp_path / "d.png",
-                                         comparisons=pd.DataFrame(analysis["comparisons"])))
+                                         comparisons=rows_frame(analysis.comparisons)))
     assert [ax.title for ax in dist.axes] == METRICS
     for ax in dist.axes:
         # each group where the legend of the figure says it is, with its own n, in its own colour
@@ -52,7 +53,7 @@ def test_three_plots_with_statistics(tmp_path, table, analysis):
     assert _points(fp_axes)["FP"].y_mean == pytest.approx(table.loc[table.outcome == "FP", METRICS[0]].mean())
 
     dose = assert_png(plot_dose_response(table, METRICS, tmp_path / "r.png",
-                                         dose=pd.DataFrame(analysis["dose_response"])))
+                                         dose=rows_frame(analysis.dose_response)))
     for ax in dose.axes:
         pts = _points(ax)
         assert set(pts) == {"TN", "FP"}  # true NORMAL images only
@@ -61,7 +62,7 @@ def test_three_plots_with_statistics(tmp_path, table, analysis):
 
     rates = {m: pointing_game(table, f"{m}_peak_in_lung") for m in ("gradcam", "ig")}
     loc = assert_png(plot_localisation(table, ["gradcam", "ig"], tmp_path / "l.png",
-                                       comparisons=analysis["localisation"], pointing=rates))
+                                       comparisons=rows_frame(analysis.localisation), pointing=rates))
     pointing = [ax for ax in loc.axes if "pointing game" in ax.title]
     assert [ax.title.split(":")[0] for ax in pointing] == ["gradcam", "ig"]
     fp = table[table.outcome == "FP"]["gradcam_peak_in_lung"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 import html
 import json
 import re
@@ -10,12 +11,15 @@ import shutil
 import subprocess
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
 from figures.confusion import confusion_counts, draw_confusion
 from figures.plots import plot_distributions
 from figures.report import fmt, fmt_p, write_report
+from stats.analysis import rows_frame
+from stats.regression import RegressionResult
 
 RUN_INFO = {
     "config": {"arch": "resnet18", "device": "cuda"},
@@ -46,9 +50,9 @@ def split_metrics(n: int = 16) -> dict:
 def drawn(tmp_path_factory, table, analysis):
     """The report's two figures, drawn once for the module (drawing is the slow part)."""
     out = tmp_path_factory.mktemp("figures")
-    draw_confusion(confusion_counts(analysis["accuracy"]["counts"]), out / "confusion.png", title="Figure 1")
+    draw_confusion(confusion_counts(analysis.accuracy.counts), out / "confusion.png", title="Figure 1")
     plot_distributions(table, ["q_laplacian_var", "q_rms_contrast"], out / "distributions.png",
-                       comparisons=analysis["comparisons"])
+                       comparisons=rows_frame(analysis.comparisons))
     return out
 
 
@@ -65,9 +69,10 @@ def report(tmp_path, table, analysis, drawn):
                 gallery="gallery/index.html", tables={"per-image table": "table.csv"},
                 title="Failure report <test>",
                 extra_sections=[("Saliency sanity checks", "<p id='extra'>passed</p>")])
-    before = copy.deepcopy(args)
+    before, analysis_before = copy.deepcopy({k: v for k, v in args.items() if k != "analysis"}), analysis.to_dict()
     paths = write_report(out, **args)
-    assert args == before                                           # inputs not mutated
+    assert {k: v for k, v in args.items() if k != "analysis"} == before  # inputs not mutated
+    assert analysis.to_dict() == analysis_before
     return paths, analysis
 
 
@@ -81,7 +86,8 @@ def test_json_round_trips_with_verdicts_and_paths(report):
     paths, analysis = report
     data = json.loads(paths["json"].read_text())
     json.dumps(data, allow_nan=False)
-    assert [v["statement"] for v in data["analysis"]["verdict"]] == [v["statement"] for v in analysis["verdict"]]
+    assert data["analysis"] == analysis.to_dict()
+    assert [v["statement"] for v in data["analysis"]["verdict"]] == [v.statement for v in analysis.verdict]
     assert data["figures"]["confusion"] == "confusion.png"
     assert data["figures"]["distributions"] == "distributions.png"       # absolute path made relative
     assert data["figures"]["extra_plot"] == "../outside.png"
@@ -99,9 +105,9 @@ def test_html_is_self_contained_and_has_every_verdict(report):
     assert all(s.startswith("data:image/png;base64,") for s in srcs)
     assert "url(" not in page and "<link" not in page and not re.search(r'src="https?:', page)
     md = paths["md"].read_text()
-    for v in analysis["verdict"]:
-        assert html.escape(v["statement"]) in page and v["statement"] in md
-        assert f">{v['status']}</span>" in page
+    for v in analysis.verdict:
+        assert html.escape(v.statement) in page and v.statement in md
+        assert f">{v.status}</span>" in page
     assert "figure file not found: missing.png" in page
     assert 'href="gallery/index.html"' in page and 'href="table.csv"' in page
     assert "Failure report &lt;test&gt;" in page and "<p id='extra'>passed</p>" in page
@@ -136,13 +142,11 @@ def test_metrics_table_values(report):
 
 
 def test_weights_reason_printed_even_when_missing_and_regression_table(tmp_path, analysis):
-    fitted = copy.deepcopy(analysis)
-    fitted["regression"]["NORMAL"] = {
-        "true_class": "NORMAL", "n": 160, "n_events": 40, "n_nonevents": 120, "predictors": ["q_laplacian_var"],
-        "fit_ok": True, "reason": None, "notes": ["dropped 2 incomplete rows"],
-        "odds_ratios": [{"predictor": "q_laplacian_var", "odds_ratio": 0.4123, "ci_low": 0.25, "ci_high": 0.68,
-                         "p_value": 0.00042}]}
-    fitted["small_split_warning"] = None
+    odds = pd.DataFrame([{"predictor": "q_laplacian_var", "odds_ratio": 0.4123, "ci_low": 0.25, "ci_high": 0.68,
+                          "p_value": 0.00042}])
+    normal = RegressionResult("NORMAL", 160, 40, 120, ("q_laplacian_var",), True, None,
+                              ("dropped 2 incomplete rows",), odds)
+    fitted = replace(analysis, regression={**analysis.regression, "NORMAL": normal}, small_split_warning=None)
     paths = write_report(tmp_path, analysis=fitted, run_info={}, split_metrics={}, figures={}, gallery=None,
                          tables={}, title="t")
     md = paths["md"].read_text()

@@ -33,15 +33,15 @@ def test_worse_than_chance_and_a_good_model():
 
 def test_report_opens_with_the_warning_and_marks_every_verdict(tmp_path):
     from figures.report import write_report
+    from helpers import not_tested_analysis
+    from stats.context import PerErrorContext
 
     y = np.array([0, 1] * 8)
     metrics = _metrics(np.full(16, 0.9), y)
-    check = chance_check({"valid": metrics}).to_dict()
-    analysis = {"n_images": 16, "small_split_warning": "SMALL SPLIT: only 16 images",
-                "verdict": [{"hypothesis": "blur", "claim": "blur drives FPs", "status": "not tested",
-                             "statement": "not tested"}]}
-    context = {"testable": {"FP vs TN": "8 FP and 0 TN: each group needs at least 2", "FN vs TP": None},
-               "rows": [], "pool": None, "pool_by_class": {}}
+    check = chance_check({"valid": metrics})
+    analysis = not_tested_analysis(16, small_split_warning="SMALL SPLIT: only 16 images",
+                                   claims={"blur": "blur drives FPs"})
+    context = PerErrorContext({"FP vs TN": "8 FP and 0 TN: each group needs at least 2", "FN vs TP": None})
     paths = write_report(tmp_path, analysis=analysis, run_info={"config": {"arch": "resnet18"}},
                          split_metrics=metrics, figures={}, gallery=None, tables={}, title="t",
                          model_check=check, context=context)

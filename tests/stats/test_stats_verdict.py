@@ -64,7 +64,7 @@ def test_primary_tests_recomputed_from_table_csv_with_scipy_alone(tmp_path):
     table = pd.read_csv(tmp_path / "table.csv")
     out = analyse(table, quality_metrics=["q_laplacian_var", "q_rms_contrast"],
                   localisation_metrics=["gradcam_lung_rank_ratio_k10"], geometry=GEOMETRY, n_boot=2000, seed=0)
-    mine = {v["primary_metric"]: v["primary"] for v in out["verdict"]}
+    mine = {v.primary_metric: v.primary for v in out.verdict}
     ps, rs, cis = [], [], []
     rng = np.random.default_rng(12345)  # an independent bootstrap, not the toolkit's draws
     for metric in PRIMARY_METRICS.values():
@@ -82,11 +82,11 @@ def test_primary_tests_recomputed_from_table_csv_with_scipy_alone(tmp_path):
     holm = _holm(ps)
     for k, metric in enumerate(PRIMARY_METRICS.values()):
         m = mine[metric]
-        assert m["p_value"] == pytest.approx(ps[k], abs=1e-6)
-        assert m["q_value"] == pytest.approx(holm[k], abs=1e-6)
-        assert m["rank_biserial"] == pytest.approx(rs[k], abs=1e-6)
-        assert m["ci_low"] == pytest.approx(cis[k][0], abs=0.04)
-        assert m["ci_high"] == pytest.approx(cis[k][1], abs=0.04)
+        assert m.p_value == pytest.approx(ps[k], abs=1e-6)
+        assert m.q_value == pytest.approx(holm[k], abs=1e-6)
+        assert m.rank_biserial == pytest.approx(rs[k], abs=1e-6)
+        assert m.ci_low == pytest.approx(cis[k][0], abs=0.04)
+        assert m.ci_high == pytest.approx(cis[k][1], abs=0.04)
 
 
 def test_is_224_copy_strata_reported_when_both_have_data():

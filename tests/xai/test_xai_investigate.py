@@ -36,9 +36,8 @@ def test_investigation_computes_the_statistics_and_pointing_game(explain_folder)
     inv = investigate(folder.root, n_boot=20, seed=0)
     assert inv.split_metrics["counts"] == {"TP": 40, "TN": 60, "FP": 30, "FN": 10}
     assert inv.stats_table.loc[table.index[:5], "gradcam_lung_share"].isna().all()
-    blur = next(r for r in inv.analysis["comparisons"]
-                if r["metric"] == "q_laplacian_var" and r["comparison"] == "FP vs TN")
-    assert blur["rank_biserial"] < 0
+    blur = next(r for r in inv.analysis.comparisons if r.metric == "q_laplacian_var" and r.comparison == "FP vs TN")
+    assert blur.rank_biserial < 0
     fp = inv.stats_table.loc[inv.stats_table["outcome"] == "FP", "gradcam_peak_in_lung"].dropna()
     rate = inv.pointing["gradcam"]["FP"]
     assert (rate["successes"], rate["n"]) == (int(fp.sum()), len(fp)) and rate["ci_low"] <= rate["value"]
@@ -54,16 +53,15 @@ def test_investigation_is_computed_once_and_drawn_as_computed(explain_folder):
     assert inv.stats_table.loc[table.index[:5], "gradcam_lung_share"].isna().all()
     assert inv.table["gradcam_lung_share"].notna().all()
     assert analysis_table(table).equals(inv.stats_table)
-    blur = next(r for r in inv.analysis["comparisons"]
-                if r["metric"] == "q_laplacian_var" and r["comparison"] == "FP vs TN")
-    assert blur["rank_biserial"] < 0  # the planted blur of the false positives
+    blur = next(r for r in inv.analysis.comparisons if r.metric == "q_laplacian_var" and r.comparison == "FP vs TN")
+    assert blur.rank_biserial < 0  # the planted blur of the false positives
 
     paths = write_investigation(inv)
     report = json.loads(paths["json"].read_text())
     drawn = next(r for r in report["analysis"]["comparisons"]
                  if r["metric"] == "q_laplacian_var" and r["comparison"] == "FP vs TN")
-    assert drawn["rank_biserial"] == pytest.approx(blur["rank_biserial"])
-    assert drawn["ci_low"] == pytest.approx(blur["ci_low"]) and drawn["q_value"] == pytest.approx(blur["q_value"])
+    assert drawn["rank_biserial"] == pytest.approx(blur.rank_biserial)
+    assert drawn["ci_low"] == pytest.approx(blur.ci_low) and drawn["q_value"] == pytest.approx(blur.q_value)
     for name in ("confusion", "distributions", "dose_response", "localisation"):
         assert folder.figure(name).is_file(), name
     assert paths["html"] == folder.report("html") and folder.gallery.is_file()
