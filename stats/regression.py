@@ -68,6 +68,36 @@ class RegressionResult:
         })
 
 
+def _images_off_the_common_value(x: np.ndarray, y: np.ndarray) -> tuple[int, int]:
+    """(events, non-events) whose value differs from the column's most common value.
+
+    Args:
+        x: one covariate, shape (n,).
+        y: 1.0 = event (error), 0.0 = correct, shape (n,).
+    """
+    values, counts = np.unique(x, return_counts=True)
+    off = x != values[np.argmax(counts)]
+    return int((off & (y == 1)).sum()), int((off & (y == 0)).sum())
+
+
+def _linearly_independent(Z: np.ndarray) -> np.ndarray:
+    """Greedy column selection in the given order: True where a column adds rank.
+
+    Args:
+        Z: standardised predictors, shape (n, p).
+
+    Returns:
+        bool array of shape (p,). Metrics come before adjustment covariates in the
+        caller's order, so a covariate that duplicates them is the one dropped.
+    """
+    keep = np.zeros(Z.shape[1], dtype=bool)
+    ones = np.ones((Z.shape[0], 1))
+    for j in range(Z.shape[1]):
+        trial = np.column_stack([ones, Z[:, keep], Z[:, j]])
+        keep[j] = np.linalg.matrix_rank(trial) == trial.shape[1]
+    return keep
+
+
 def error_logistic_regression(
     table: pd.DataFrame,
     metrics: Sequence[str],
@@ -131,6 +161,15 @@ def error_logistic_regression(
     for name, k in zip(names, keep):
         if not k:
             notes.append(f"dropped constant predictor {name!r}")
+    metric_set = set(metrics)
+    for j, name in enumerate(names):
+        if keep[j] and name not in metric_set:
+            rare = _images_off_the_common_value(X[:, j], y)
+            if min(rare) < min_events:
+                keep[j] = False
+                notes.append(f"dropped adjustment covariate {name!r}: only {rare[0]} errors and {rare[1]} correct "
+                             f"images differ from its most common value (need at least {min_events} of each to "
+                             "estimate it; with fewer it separates those images and the fit diverges)")
     predictors = tuple(n_ for n_, k in zip(names, keep) if k)
 
     def unfit(reason: str) -> RegressionResult:
@@ -148,6 +187,13 @@ def error_logistic_regression(
 
     X, sd = X[:, keep], sd[keep]
     Z = (X - X.mean(axis=0)) / sd
+    independent = _linearly_independent(Z)
+    for name, k in zip(predictors, independent):
+        if not k:
+            notes.append(f"dropped predictor {name!r}: a linear combination of the predictors before it "
+                         "(collinear, e.g. a geometry covariate equal to another on these images)")
+    predictors = tuple(p_ for p_, k in zip(predictors, independent) if k)
+    X, sd, Z = X[:, independent], sd[independent], Z[:, independent]
     design = sm.add_constant(Z, has_constant="add")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

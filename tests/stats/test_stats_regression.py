@@ -82,6 +82,35 @@ def test_constant_predictors_dropped_and_nan_rows_noted():
     assert any("dropped 3 of" in n for n in res.notes)
 
 
+def test_collinear_adjustment_covariate_is_dropped_and_the_model_fits():
+    """A geometry covariate equal to an affine map of another (as source vs stored aspect) is dropped, not fatal."""
+    df = _table()
+    df["source_aspect"] = 2.0 * df["orig_width"] + 1.0
+    res = error_logistic_regression(df, ["q_laplacian_var"], true_class="NORMAL",
+                                    adjust=("orig_width", "source_aspect"))
+    assert res.fit_ok, res.reason
+    assert res.predictors == ("q_laplacian_var", "orig_width")
+    assert any("'source_aspect'" in n and "collinear" in n for n in res.notes)
+    alone = error_logistic_regression(df, ["q_laplacian_var"], true_class="NORMAL", adjust=("orig_width",))
+    np.testing.assert_allclose(res.odds_ratios["odds_ratio"], alone.odds_ratios["odds_ratio"], rtol=1e-9)
+
+
+def test_covariate_varying_in_too_few_images_is_dropped_not_fitted_to_separation():
+    """98% of test films are 224x224 copies: a covariate that varies in 3 FPs and 5 TNs cannot be estimated."""
+    df = _table()
+    normal = df.index[df["label"] == "NORMAL"]
+    fp, tn = [normal[df.loc[normal, "outcome"] == o] for o in ("FP", "TN")]
+    df["is_224_copy"] = 1.0
+    df.loc[list(fp[:3]) + list(tn[:5]), "is_224_copy"] = 0.0
+    res = error_logistic_regression(df, ["q_laplacian_var"], true_class="NORMAL", adjust=("is_224_copy",))
+    assert res.fit_ok, res.reason
+    assert res.predictors == ("q_laplacian_var",)
+    assert any("'is_224_copy'" in n and "only 3 errors and 5 correct" in n for n in res.notes)
+    df.loc[list(fp[:6]) + list(tn[:6]), "is_224_copy"] = 0.0  # enough variation: kept
+    res = error_logistic_regression(df, ["q_laplacian_var"], true_class="NORMAL", adjust=("is_224_copy",))
+    assert res.predictors == ("q_laplacian_var", "is_224_copy")
+
+
 def test_bad_arguments_and_no_mutation():
     df = _table()
     before = df.copy(deep=True)
