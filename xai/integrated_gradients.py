@@ -28,9 +28,10 @@ README), which is where the nodes go. Uniform rules (Captum's Gauss-Legendre)
 spend their nodes everywhere.
 
 Nodes of many images are flattened into (image, alpha) pairs and evaluated in
-batches of a fixed size, so a GPU is kept full and a CPU does no extra work. The
-node placement depends only on the image's own values: the result is
-deterministic for a given input.
+batches of a fixed size, so a GPU is kept full and a CPU does no extra work (the
+last batch is padded to that size). The node placement depends only on the
+image's own values, and every pass has the same batch size: the result is
+deterministic for a given input, bit for bit, whichever images share the call.
 """
 
 from __future__ import annotations
@@ -201,22 +202,27 @@ def _evaluate(model: nn.Module, x: torch.Tensor, base: torch.Tensor, targets: np
     """Forward/backward passes at (image, alpha) pairs in batches of ``batch_size``; results into ``paths``."""
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start:start + batch_size]
-        idx = torch.as_tensor([i for i, _ in chunk], device=x.device)
-        alpha = torch.as_tensor([a for _, a in chunk], dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
+        # Every pass has exactly batch_size rows (the last chunk is padded with copies of its last
+        # node, whose outputs are dropped): backends pick kernels by batch size, and their float
+        # results differ in the last bits, so without padding an image's maps would depend on how
+        # many other images share its explain batch.
+        padded = chunk + [chunk[-1]] * (batch_size - len(chunk))
+        idx = torch.as_tensor([i for i, _ in padded], device=x.device)
+        alpha = torch.as_tensor([a for _, a in padded], dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
         delta = x.index_select(0, idx) - base.index_select(0, idx)
         point = (base.index_select(0, idx) + alpha * delta).requires_grad_(True)
         with torch.enable_grad():
             out = model(point)
             if out.ndim != 2:
                 raise ConfigError(f"model must return scores (N, n_classes), got shape {tuple(out.shape)}")
-            tgt = torch.as_tensor(targets[[i for i, _ in chunk]], device=out.device)
+            tgt = torch.as_tensor(targets[[i for i, _ in padded]], device=out.device)
             if int(tgt.max()) >= out.shape[1]:
                 raise ConfigError(f"target class {int(tgt.max())} is out of range for {out.shape[1]} outputs")
             score = out.gather(1, tgt[:, None])[:, 0]
             (grad,) = torch.autograd.grad(score.sum(), point)
-        contrib = (grad * delta).detach()
+        contrib = (grad * delta).detach()[:len(chunk)]
         slopes = contrib.double().flatten(1).sum(1).cpu().numpy()
-        values = score.detach().double().cpu().numpy()
+        values = score.detach()[:len(chunk)].double().cpu().numpy()
         maps = (contrib.sum(1) if sum_channels else contrib).cpu().numpy()
         for k, (i, a) in enumerate(chunk):
             paths[i].add(a, float(values[k]), float(slopes[k]), maps[k])

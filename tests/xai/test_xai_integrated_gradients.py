@@ -205,6 +205,21 @@ def test_deterministic_and_independent_of_batch_companions(tiny_cnn, tiny_batch)
     np.testing.assert_allclose(alone.attributions[0], first.attributions[2], rtol=1e-4, atol=1e-7)
 
 
+def test_maps_are_bit_identical_whichever_images_share_the_call():
+    """A real backbone picks kernels by batch size; the padded batches keep an image's maps bit-identical."""
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    model = timm.create_model("resnet18", num_classes=2).eval()
+    x = torch.randn(3, 3, 64, 64)
+    base = black_baseline(x)
+    kw = dict(tol=1e-2, batch_size=8, max_steps=64)
+    together = integrated_gradients(model, x, [0, 1, 1], baseline=base, **kw)
+    alone = integrated_gradients(model, x[2:], 1, baseline=base[2:], **kw)
+    np.testing.assert_array_equal(alone.nodes[0], together.nodes[2])
+    np.testing.assert_array_equal(alone.attributions[0], together.attributions[2])
+    np.testing.assert_array_equal(alone.completeness_error[0], together.completeness_error[2])
+
+
 def test_equal_scores_give_finite_error():
     """f(x) == f(baseline): the error falls back to |delta| / min_denominator."""
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 2)).eval()
