@@ -37,7 +37,7 @@ def ensure_run(cfg: ExplainConfig) -> Path:
     train_cfg = demo_config(device=cfg.device, cache_dir=cfg.cache_dir, workers=cfg.workers)
     print(f"No run found at {cfg.run}: training the demo model on the bundled sample ({train_cfg.data}; "
           f"{train_cfg.arch} from offline ImageNet weights, {train_cfg.size} px, 1 frozen + {train_cfg.epochs} "
-          "epochs; python -m training.train trains the study's ResNet18). About 2-4 minutes on 2 CPU cores.",
+          "epochs; python -m training.train trains the study's ResNet18). About 1 minute on 2 idle CPU cores.",
           file=sys.stderr)
     run_dir = train(train_cfg)
     print(summary(run_dir), file=sys.stderr)
