@@ -121,7 +121,11 @@ def summary_row(method: str, r: dict, n: int, tol: float) -> dict:
             f"share <= {100 * tol:g}%": float(np.mean(err <= tol))}
 
 
-def bench_model(run_path: str, a, device: str) -> tuple[pd.DataFrame, dict]:
+def load_images(run_path: str, a, device: str, baseline: str):
+    """The run, its selected rows (``--per-outcome`` of FP/TN/TP), the log-odds model, inputs and baselines.
+
+    Returns (run, rows, model, x, base): x and base are (N, C, size, size) normalised tensors on ``device``.
+    """
     run = load_run(run_path)
     preds = pd.read_csv(run.run_dir / "predictions.csv")
     rows = select_images(preds, a.split, a.per_outcome, a.seed)
@@ -129,7 +133,11 @@ def bench_model(run_path: str, a, device: str) -> tuple[pd.DataFrame, dict]:
     pixels = load_resized([root / q for q in rows["path"]], run.size, cache_dir=a.cache_dir, desc="decode")
     model = BinaryLogOdds(run.model.to(device).eval())
     x = to_model_input(pixels, run.mean, run.std).to(device)
-    base = make_baseline(a.baseline, x, run.mean, run.std)
+    return run, rows, model, x, make_baseline(baseline, x, run.mean, run.std)
+
+
+def bench_model(run_path: str, a, device: str) -> tuple[pd.DataFrame, dict]:
+    run, rows, model, x, base = load_images(run_path, a, device, a.baseline)
     n = len(x)
     denom = np.maximum(_span(model, x, base, a.batch), 0.1)
     integrated_gradients(model, x[:1], PNEUMONIA, baseline=base[:1], max_steps=16)  # warm-up

@@ -40,12 +40,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from bench.bench_explain import markdown, select_images
-from data.cache import load_resized
+from bench.bench_explain import load_images, markdown
 from training.device import resolve_device
-from training.predict import load_run, to_model_input
-from xai.integrated_gradients import make_baseline
-from xai.models_util import BinaryLogOdds
 
 PNEUMONIA = 1
 TOL = 0.01
@@ -86,14 +82,7 @@ def max_bn_gain(model: nn.Module) -> float:
 
 
 def diagnose(run_path: str, baseline: str, a, device: str) -> tuple[pd.DataFrame, dict]:
-    run = load_run(run_path)
-    preds = pd.read_csv(run.run_dir / "predictions.csv")
-    rows = select_images(preds, a.split, a.per_outcome, a.seed)
-    root = Path(a.data or run.info["data_root"])
-    pixels = load_resized([root / q for q in rows["path"]], run.size, cache_dir=a.cache_dir, desc="decode")
-    model = BinaryLogOdds(run.model.to(device).eval())
-    x = to_model_input(pixels, run.mean, run.std).to(device)
-    base = make_baseline(baseline, x, run.mean, run.std)
+    run, rows, model, x, base = load_images(run_path, a, device, baseline)
     alphas = np.linspace(0.0, 1.0, a.grid + 1)
     strides = [a.grid // n for n in (16, 32, 64, 128, 256, 512, 1024, 2048, 4096) if n <= a.grid and a.grid % n == 0]
     per_image = []
