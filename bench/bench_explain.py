@@ -1,7 +1,7 @@
 """IG cost and completeness: Captum's uniform Gauss-Legendre rules against the toolkit's adaptive scheme, in one run.
 
 ``python bench/bench_explain.py --run RUN [--run RUN2] [--data ROOT] [--split test] [--per-outcome 10]
-[--baseline black] [--uniform-images K] [--proxy-size 224]``
+[--baseline black] [--uniform-images K] [--proxy-size 224] [--skip-uniform]``
 
 For each run (model) it picks ``--per-outcome`` images of each of FP, TN and TP
 of the split (seeded, spread over the sorted image ids) and explains the
@@ -11,7 +11,9 @@ baseline with:
 * Captum's ``IntegratedGradients`` with its default (50 Gauss-Legendre steps),
   and uniform Gauss-Legendre at 128, 256 and 512 steps;
 * the toolkit's :func:`xai.integrated_gradients.integrated_gradients`
-  (adaptive nested trapezoid, start 16 segments, tolerance 1 %, cap 512).
+  (adaptive nested trapezoid, start 8 segments, tolerance 1 %, cap 512),
+  splitting refined segments at the estimated kink (the default) and, for
+  comparison, at their midpoint.
 
 Per method it prints one table row: model evaluations per image (mean;
 forward+backward passes on the path; Captum also needs 2 plain forwards per
@@ -103,11 +105,12 @@ def captum_uniform(model, x, base, steps: int, batch: int, device: str) -> dict:
             "evaluations": np.full(len(x), steps)}
 
 
-def toolkit(model, x, base, batch: int, device: str, tol: float, max_steps: int) -> dict:
-    """The toolkit's adaptive scheme on all images at once."""
+def toolkit(model, x, base, batch: int | None, device: str, tol: float, max_steps: int, split: str = "kink") -> dict:
+    """The toolkit's adaptive scheme on all images at once (``split``: kink or midpoint)."""
     _sync(device)
     t0 = time.perf_counter()
-    res = integrated_gradients(model, x, PNEUMONIA, baseline=base, tol=tol, max_steps=max_steps, batch_size=batch)
+    res = integrated_gradients(model, x, PNEUMONIA, baseline=base, tol=tol, max_steps=max_steps, batch_size=batch,
+                               split=split)
     _sync(device)
     return {"seconds": time.perf_counter() - t0, "errors": res.completeness_error, "evaluations": res.evaluations,
             "converged": res.converged}
@@ -146,16 +149,19 @@ def bench_model(run_path: str, a, device: str) -> tuple[pd.DataFrame, dict]:
     # The toolkit first (the result the bench is for), then Captum's rules, cheapest first. The costly
     # uniform rules may run on a subset (outcomes interleaved) when the CPU cannot afford all images.
     subset = interleave(rows["outcome"].to_numpy(), a.uniform_images)
-    r = toolkit(model, x, base, a.batch, device, a.tol, a.max_steps)
-    rows_done = [(f"toolkit adaptive (tol {100 * a.tol:g}%, cap {a.max_steps + 1})", r, n)]
+    r = toolkit(model, x, base, a.toolkit_batch, device, a.tol, a.max_steps, "kink")
+    rows_done = [(f"toolkit adaptive, kink split (tol {100 * a.tol:g}%, cap {a.max_steps + 1})", r, n)]
     if len(subset) < n:
         sub = {k: (v[subset] if isinstance(v, np.ndarray) else v) for k, v in r.items()}
         sub["seconds"] = r["seconds"] * len(subset) / n
-        rows_done.append(("toolkit adaptive, uniform-rule subset", sub, len(subset)))
+        rows_done.append(("toolkit adaptive, kink split, uniform-rule subset", sub, len(subset)))
     for label, res, count in rows_done:
         table.append(summary_row(label, res, count, a.tol))
         print(markdown(pd.DataFrame(table[-1:])).splitlines()[-1], flush=True)
-    for steps in UNIFORM_STEPS:
+    bisect = toolkit(model, x, base, a.toolkit_batch, device, a.tol, a.max_steps, "midpoint")
+    table.append(summary_row("toolkit adaptive, midpoint split", bisect, n, a.tol))
+    print(markdown(pd.DataFrame(table[-1:])).splitlines()[-1], flush=True)
+    for steps in () if a.skip_uniform else UNIFORM_STEPS:
         idx = np.arange(n) if steps == 50 else subset
         u = captum_uniform(model, x[idx], base[idx], steps, a.batch, device)
         u["errors"] = u["abs_delta"] / denom[idx]
@@ -166,6 +172,7 @@ def bench_model(run_path: str, a, device: str) -> tuple[pd.DataFrame, dict]:
             "outcomes": rows["outcome"].value_counts().to_dict(), "baseline": a.baseline,
             "toolkit_not_converged": int((~r["converged"]).sum()),
             "toolkit_evaluations": r["evaluations"].tolist(), "toolkit_errors": r["errors"].tolist(),
+            "bisection_evaluations": bisect["evaluations"].tolist(), "bisection_errors": bisect["errors"].tolist(),
             "outcome_of_image": rows["outcome"].tolist(), "uniform_subset": subset.tolist()}
     if a.proxy_size and a.proxy_size != run.size:
         info["proxy"] = proxy(run, preds, rows, root, a, device)
@@ -179,7 +186,7 @@ def proxy(run, preds, rows, root, a, device: str) -> dict:
     model = BinaryLogOdds(run.model.to(device).eval())
     x = to_model_input(pixels, run.mean, run.std).to(device)
     base = make_baseline(a.baseline, x, run.mean, run.std)
-    r = toolkit(model, x, base, a.batch, device, a.tol, a.max_steps)
+    r = toolkit(model, x, base, a.toolkit_batch, device, a.tol, a.max_steps)
     n_errors = int(preds[(preds["split"] == a.split) & preds["outcome"].isin(["FP", "FN"])].shape[0])
     s_img = r["seconds"] / len(x)
     return {"size": a.proxy_size, "n_images": len(x), "s_per_image": s_img, "evals_per_image": float(r["evaluations"].mean()),
@@ -203,7 +210,10 @@ def main(argv=None) -> None:
     p.add_argument("--baseline", default="black", help="black | blur")
     p.add_argument("--tol", type=float, default=0.01)
     p.add_argument("--max-steps", type=int, default=512)
-    p.add_argument("--batch", type=int, default=32, help="path nodes per forward/backward pass (all methods)")
+    p.add_argument("--batch", type=int, default=32, help="path nodes per forward/backward pass of Captum's rules")
+    p.add_argument("--toolkit-batch", type=int, default=None,
+                   help="path nodes per pass of the toolkit's scheme (default: its per-device choice)")
+    p.add_argument("--skip-uniform", action="store_true", help="only the toolkit's rows (no Captum rules)")
     p.add_argument("--uniform-images", type=int, default=None,
                    help="run GL 128/256/512 on only this many of the images (default: all)")
     p.add_argument("--proxy-size", type=int, default=None, help="also time the toolkit at this input size")

@@ -1,7 +1,7 @@
 """Why IG converges on one model and not another: the integrand along the path, measured on a fine grid.
 
 ``python -m bench.diagnose_ig_path --run RUN [--run RUN2] [--data ROOT] [--split test] [--per-outcome 4]
-[--baseline black --baseline blur] [--grid 1024] [--json out.json]``
+[--baseline black --baseline blur] [--grid 1024] [--float64] [--json out.json]``
 
 For each run and baseline it evaluates ``F(a) = f(x' + a (x - x'))`` (log-odds of
 PNEUMONIA, :class:`xai.models_util.BinaryLogOdds`) and its slope
@@ -22,6 +22,10 @@ PNEUMONIA, :class:`xai.models_util.BinaryLogOdds`) and its slope
 * the share of images within 1 % completeness for the composite trapezoid rule
   on nested uniform subgrids (16 ... ``grid`` segments), read off the same
   evaluations (no extra passes);
+* the median error of those nested rules (how fast the error falls with the
+  number of segments);
+* with ``--float64``, all of it with the network evaluated in double precision
+  (whether the roughness is the function's or float32 rounding's);
 * the largest BatchNorm gain ``|gamma| / sqrt(running_var + eps)`` of the model
   (how strongly an input unlike the training films can be amplified).
 
@@ -83,6 +87,9 @@ def max_bn_gain(model: nn.Module) -> float:
 
 def diagnose(run_path: str, baseline: str, a, device: str) -> tuple[pd.DataFrame, dict]:
     run, rows, model, x, base = load_images(run_path, a, device, baseline)
+    if a.float64:
+        # The same network and path in double precision: separates the function's own roughness from rounding.
+        model, x, base = model.double(), x.double(), base.double()
     alphas = np.linspace(0.0, 1.0, a.grid + 1)
     strides = [a.grid // n for n in (16, 32, 64, 128, 256, 512, 1024, 2048, 4096) if n <= a.grid and a.grid % n == 0]
     per_image = []
@@ -102,7 +109,7 @@ def diagnose(run_path: str, baseline: str, a, device: str) -> tuple[pd.DataFrame
         per_image.append(rec)
     seconds = time.perf_counter() - t0
     df = pd.DataFrame(per_image)
-    summary = {"model": f"{run.arch} ({run.size} px)", "baseline": baseline, "images": len(df),
+    summary = {"model": f"{run.arch} ({run.size} px)" + (", float64" if a.float64 else ""), "baseline": baseline, "images": len(df),
                "span median": float(df["span"].abs().median()),
                "TV/span median": float(df["tv_ratio"].median()), "TV/span max": float(df["tv_ratio"].max()),
                "TV share a<=0.25": float(df["tv_share_dark_quarter"].median()),
@@ -110,6 +117,7 @@ def diagnose(run_path: str, baseline: str, a, device: str) -> tuple[pd.DataFrame
     for st in strides:
         n = a.grid // st
         summary[f"trap {n}: share<=1%"] = float(np.mean(df[f"trap_{n}"] <= TOL))
+        summary[f"trap {n}: median err %"] = 100 * float(df[f"trap_{n}"].median())
     info = {"run": str(run.run_dir), "arch": run.arch, "size": run.size, "baseline": baseline,
             "max_bn_gain": max_bn_gain(run.model), "seconds": seconds, "evaluations": len(df) * len(alphas),
             "per_image": df.to_dict(orient="records")}
@@ -129,6 +137,7 @@ def main(argv=None) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--float64", action="store_true", help="evaluate the network in double precision")
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
     if a.threads:

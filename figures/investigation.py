@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from data.layout import ExplainLayout, run_layout
+from data.parallel import parallel_map
 from figures.confusion import confusion_counts, draw_confusion
 from figures.context import caption_context
 from figures.gallery import write_gallery
@@ -93,38 +94,47 @@ def evaluation_set_sections(config: dict, run_dir: Path) -> list[tuple[str, str]
 
 def draw_panels(layout: ExplainLayout, table: pd.DataFrame, config: dict, force: bool = False,
                 warnings: list[str] | tuple[str, ...] | None = None,
-                context: PerErrorContext | None = None) -> pd.DataFrame:
-    """One panel per explained image with maps; returns rows for the gallery."""
+                context: PerErrorContext | None = None, workers: int | None = None) -> pd.DataFrame:
+    """One panel per explained image with maps; returns rows for the gallery.
+
+    ``workers``: drawing processes (None: all cores; 1: this process).
+    """
     layout.panels_dir.mkdir(exist_ok=True)
-    rows = []
+    rows, todo = [], []
     for row in table[table["explained"]].itertuples(index=False):
         maps_file = layout.maps(row.image_id)
         if not maps_file.is_file():
             continue
         target = layout.panel(row.image_id)
         if force or not target.is_file():
-            with np.load(maps_file) as maps:
-                image = maps["image"].astype(np.float32) / 255.0
-                caption = {k: getattr(row, k) for k in ("image_id", "label", "pred", "p_pneumonia", "outcome")}
-                caption.update({k: getattr(row, k) for k in CAPTION_KEYS if hasattr(row, k)})
-                for key in ("ig_completeness_error", "ig_steps", "ig_evaluations", "ig_converged",
-                            "gradcam_lung_share", "ig_lung_share",
-                            "gradcam_peak_in_lung", "ig_peak_in_lung"):
-                    if hasattr(row, key):
-                        caption[key] = getattr(row, key)
-                caption["lung_mask_plausible"] = bool(row.lung_mask_plausible)
-                if isinstance(getattr(row, "lung_mask_reasons", None), str):
-                    caption["lung_mask_reasons"] = row.lung_mask_reasons.split("; ")
-                caption["explained_class"] = explained_class(row, config.get("target", "predicted"))
-                if warnings:
-                    caption["warnings"] = list(warnings)
-                caption["context"] = caption_context(context, row.image_id)
-                draw_panel(image, gradcam=maps["gradcam"] if "gradcam" in maps else None,
-                           ig=maps["ig"] if "ig" in maps else None, lung_mask=maps["lung_mask"],
-                           caption=caption, path=target)
+            caption = {k: getattr(row, k) for k in ("image_id", "label", "pred", "p_pneumonia", "outcome")}
+            caption.update({k: getattr(row, k) for k in CAPTION_KEYS if hasattr(row, k)})
+            for key in ("ig_completeness_error", "ig_steps", "ig_evaluations", "ig_converged",
+                        "gradcam_lung_share", "ig_lung_share",
+                        "gradcam_peak_in_lung", "ig_peak_in_lung"):
+                if hasattr(row, key):
+                    caption[key] = getattr(row, key)
+            caption["lung_mask_plausible"] = bool(row.lung_mask_plausible)
+            if isinstance(getattr(row, "lung_mask_reasons", None), str):
+                caption["lung_mask_reasons"] = row.lung_mask_reasons.split("; ")
+            caption["explained_class"] = explained_class(row, config.get("target", "predicted"))
+            if warnings:
+                caption["warnings"] = list(warnings)
+            caption["context"] = caption_context(context, row.image_id)
+            todo.append((maps_file, caption, target))
         rows.append({"image_id": row.image_id, "panel": target.relative_to(layout.root).as_posix(),
                      "label": row.label, "pred": row.pred, "p_pneumonia": row.p_pneumonia, "outcome": row.outcome})
+    # Panels are independent files: drawn over all cores (matplotlib's Agg backend in each process).
+    parallel_map(_draw_panel_file, todo, workers=workers, desc="panels", chunksize=4, progress=False)
     return pd.DataFrame(rows, columns=["image_id", "panel", "label", "pred", "p_pneumonia", "outcome"])
+
+
+def _draw_panel_file(job: tuple[Path, dict, Path]) -> None:
+    """Draw one panel from its maps file; module level so worker processes can run it."""
+    maps_file, caption, target = job
+    with np.load(maps_file) as maps:
+        draw_panel(maps["image"].astype(np.float32) / 255.0, gradcam=maps["gradcam"] if "gradcam" in maps else None,
+                   ig=maps["ig"] if "ig" in maps else None, lung_mask=maps["lung_mask"], caption=caption, path=target)
 
 
 def write_investigation(inv: Investigation, *, force: bool = False) -> dict:

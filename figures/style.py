@@ -121,9 +121,17 @@ def figure(*args, **kwargs):
         return fig, fig.subplots(*args, **sub)
 
 
+#: zlib level of saved PNGs (1 = fastest; the default 6 spent a quarter of the report's drawing time).
+PNG_COMPRESS_LEVEL = 1
+
+
 def save(fig, path) -> Drawn:
     """Save a figure (PNG by the path's suffix); returns what it drew."""
     with rc_context(RC):
-        fig.savefig(path)
+        if Path(path).suffix.lower() == ".png":
+            # zlib level 1: a quarter of the encoding time of the default (6) for ~1.3x the bytes.
+            fig.savefig(path, pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
+        else:
+            fig.savefig(path)
     suptitle, axes = describe(fig)
     return Drawn(Path(path), suptitle, axes)

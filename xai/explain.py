@@ -68,6 +68,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChecksConfig, ExplainConf
     p.add_argument("--ig-max-steps", type=int, default=d("ig_max_steps"),
                    help="cap on IG segments per image; images above --ig-tol there are flagged (default %(default)s)")
     p.add_argument("--ig-baseline", default=d("ig_baseline"), help="IG baseline: black | blur (default %(default)s)")
+    p.add_argument("--ig-split", default=d("ig_split"),
+                   help="where a refined IG segment is split: kink (estimated jump of the slope) | midpoint "
+                        "(default %(default)s)")
     p.add_argument("--ig-tol", type=float, default=d("ig_tol"),
                    help="IG completeness-error tolerance, relative (default %(default)s)")
     p.add_argument("--target", default=d("target"), help="predicted | true | both (default %(default)s)")
@@ -122,7 +125,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChecksConfig, ExplainConf
                           slices=a.slices)
     return checks, ExplainConfig(run=a.run, data=a.data, split=a.split, only_errors=a.only_errors, methods=methods,
                          ig_steps=a.ig_steps, ig_max_steps=a.ig_max_steps, ig_tol=a.ig_tol,
-                         ig_baseline=a.ig_baseline, target=a.target,
+                         ig_baseline=a.ig_baseline, ig_split=a.ig_split, target=a.target,
                          device=a.device, limit=a.limit, reference=a.reference, force=a.force, report=a.report,
                          cache_dir=a.cache_dir, workers=a.workers, n_boot=a.n_boot, seed=a.seed,
                          context_pool=a.context_pool,

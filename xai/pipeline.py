@@ -24,6 +24,7 @@ from data.errors import ConfigError, ToolkitError
 from data.join import join_on_image_id
 from data.labels import CLASS_INDEX, THRESHOLD
 from data.layout import explain_layout, run_layout
+from data.parallel import parallel_map
 from quality.batch import measure_image
 from quality.metrics import BOUNDING_BOX_METRICS, QUALITY_COLUMNS
 from training.device import resolve_device
@@ -31,7 +32,7 @@ from training.evalsets import check_split, require_labels, set_info, split_predi
 from training.predict import LoadedRun, load_run, predict_proba, resolve_run, to_model_input
 from xai.exclusions import blank_unconverged_ig
 from xai.gradcam import gradcam_maps
-from xai.integrated_gradients import BASELINES, integrated_gradients, make_baseline
+from xai.integrated_gradients import BASELINES, SPLITS, integrated_gradients, make_baseline
 from xai.lungs import lung_mask
 from xai.models_util import BinaryLogOdds, find_gradcam_layer
 from xai.resume import (
@@ -69,8 +70,10 @@ class ExplainConfig:
             images still get cheap Grad-CAM summaries unless ``reference`` is off).
         methods: subset of ``gradcam``, ``ig``.
         ig_steps: uniform IG segments of the first round; segments with the
-            largest residual are then bisected per image until the completeness
+            largest residual are then split per image until the completeness
             error is below ``ig_tol`` (see :mod:`xai.integrated_gradients`).
+        ig_split: where a refined IG segment is split: ``kink`` (at the estimated
+            jump of the path's slope, default) or ``midpoint`` (bisection).
         ig_max_steps: cap on IG segments per image (``ig_max_steps + 1``
             evaluations); images that miss ``ig_tol`` there are flagged
             (``ig_converged`` False).
@@ -102,10 +105,11 @@ class ExplainConfig:
     split: str = "valid"
     only_errors: bool = True
     methods: tuple[str, ...] = METHODS
-    ig_steps: int = 16
+    ig_steps: int = 8
     ig_max_steps: int = 512
     ig_tol: float = 0.01
     ig_baseline: str = "black"
+    ig_split: str = "kink"
     target: str = "predicted"
     device: str = "auto"
     limit: int | None = None
@@ -137,6 +141,8 @@ class ExplainConfig:
             raise ConfigError(f"--ig-baseline must be one of {', '.join(BASELINES)}, got {self.ig_baseline!r}")
         if not self.ig_tol > 0:
             raise ConfigError(f"--ig-tol must be > 0, got {self.ig_tol}")
+        if self.ig_split not in SPLITS:
+            raise ConfigError(f"--ig-split must be one of {', '.join(SPLITS)}, got {self.ig_split!r}")
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"--limit must be >= 1, got {self.limit}")
 
@@ -206,6 +212,19 @@ def _roles(rows: pd.DataFrame, classes: np.ndarray) -> list[str]:
     return [";".join(r for r in by_rule if by_rule[r][i] == c) for i, c in enumerate(classes)]
 
 
+def _lungs_and_quality(image: np.ndarray) -> tuple:
+    """(lung mask, quality row) of one image (H, W) in [0, 1]; module level so worker processes can run it."""
+    lm = lung_mask(image)
+    return lm, _quality_rows(image[None], [lm])[0]
+
+
+def lungs_and_quality(images: np.ndarray, workers: int | None = None) -> tuple[list, list[dict]]:
+    """Lung masks and quality rows of images (N, H, W) in [0, 1], over ``workers`` processes (None: all cores)."""
+    pairs = parallel_map(_lungs_and_quality, list(images), workers=workers, desc="lung fields + quality",
+                         chunksize=8)
+    return [m for m, _ in pairs], [q for _, q in pairs]
+
+
 def _quality_rows(images: np.ndarray, masks: list) -> list[dict]:
     """Quality metrics of each image on the whole film, inside and outside its lung mask."""
     out = []
@@ -264,7 +283,8 @@ def _explain_batch(run: LoadedRun, images: np.ndarray, rows: pd.DataFrame, masks
         if "ig" in methods:
             res = integrated_gradients(model, xs, target, baseline=make_baseline(cfg.ig_baseline, xs, run.mean,
                                                                                    run.std),
-                                       tol=cfg.ig_tol, start_steps=cfg.ig_steps, max_steps=cfg.ig_max_steps)
+                                       tol=cfg.ig_tol, start_steps=cfg.ig_steps, max_steps=cfg.ig_max_steps,
+                                       split=cfg.ig_split)
             results["ig"] = (res.attributions, res)
         for method, (method_maps, res) in results.items():
             for k, i in enumerate(subset):
@@ -283,7 +303,7 @@ def _explain_batch(run: LoadedRun, images: np.ndarray, rows: pd.DataFrame, masks
 
 #: Settings named when a rerun finds rows made under other values (rows are checked by their keys).
 RESUME_SETTINGS = ("only_errors", "methods", "target", "limit", "reference", "ig_steps", "ig_max_steps", "ig_tol",
-                   "ig_baseline")
+                   "ig_baseline", "ig_split")
 
 
 #: Images per explain batch; completed batches are written before the next starts.
@@ -474,8 +494,8 @@ def explain(cfg: ExplainConfig) -> ExplainResult:
                         f"({flips} label flips): other device or library versions; the recorded predictions are used")
 
     t0 = time.perf_counter()
-    masks = [lung_mask(img) for img in tqdm(images, desc="lung fields", unit="img")]
-    quality = pd.DataFrame(_quality_rows(images, masks))
+    masks, quality_rows = lungs_and_quality(images, workers=cfg.workers)
+    quality = pd.DataFrame(quality_rows)
     quality.insert(0, "image_id", wanted["image_id"].values)
     quality.to_csv(layout.quality, index=False)
     seconds["lungs_quality"] = time.perf_counter() - t0

@@ -9,8 +9,8 @@ from captum.attr import IntegratedGradients
 from torch import nn
 
 from data.errors import ConfigError
-from xai.integrated_gradients import (IGResult, black_baseline, blur_baseline, integrated_gradients,
-                                      make_baseline)
+from xai.integrated_gradients import (KINK_MARGIN, IGResult, _Segments, black_baseline, blur_baseline,
+                                      integrated_gradients, make_baseline, split_points)
 from xai.models_util import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -162,15 +162,48 @@ def test_kink_gets_the_nodes_and_beats_uniform_rules():
         assert abs(float(delta)) / (1 + model.k * model.w) > 0.01, steps
 
 
+def test_split_at_the_estimated_kink_recovers_a_single_kink():
+    """F' = s_a on [a, c), s_b on (c, b]: the split point is c (within the margin), else the midpoint."""
+    rng = np.random.default_rng(0)
+    a, b = np.sort(rng.uniform(0, 1, (2, 200)), axis=0)
+    keep = b - a > 1e-3
+    a, b = a[keep], b[keep]
+    c = a + rng.uniform(KINK_MARGIN, 1 - KINK_MARGIN, a.size) * (b - a)
+    sa, sb = rng.normal(0, 5, (2, a.size))
+    rise = sa * (c - a) + sb * (b - c)
+    residual = rise - (b - a) * (sa + sb) / 2
+    np.testing.assert_allclose(split_points(_Segments(a, b, sa, sb, residual)), c, rtol=0, atol=1e-9)
+    # Equal end slopes (no single jump explains the residual) or an estimate outside: the midpoint.
+    flat = split_points(_Segments(a, b, sa, sa, residual))
+    np.testing.assert_allclose(flat, (a + b) / 2)
+    outside = split_points(_Segments(a, b, sa, sb, 10 * np.abs(sa - sb) * (b - a) * np.sign(sa - sb)))
+    np.testing.assert_allclose(outside, (a + b) / 2)
+    # Close to an end: kept KINK_MARGIN of the length inside.
+    near = split_points(_Segments(np.array([0.0]), np.array([1.0]), np.array([1.0]), np.array([0.0]),
+                                  np.array([0.499])))
+    assert near[0] == pytest.approx(1 - KINK_MARGIN)
+
+
+def test_kink_split_needs_fewer_evaluations_than_bisection():
+    model, x, base = KinkModel(), _ones(), torch.zeros(3, 8, 8)
+    kink = integrated_gradients(model, x, 1, baseline=base, tol=0.01, split="kink")
+    bisect = integrated_gradients(model, x, 1, baseline=base, tol=0.01, split="midpoint")
+    assert kink.converged[0] and bisect.converged[0]
+    assert kink.evaluations[0] < bisect.evaluations[0]
+    with pytest.raises(ConfigError, match="split"):
+        integrated_gradients(model, x, 1, baseline=base, split="golden")
+
+
 def test_cap_reached_is_flagged_and_maps_are_the_finest_run():
     model, x, base = KinkModel(), _ones(2), torch.zeros(3, 8, 8)
     x[0] = 0.2  # easy: s stays below the kink, F is linear
-    capped = integrated_gradients(model, x, 1, baseline=base, tol=0.01, start_steps=16, max_steps=24)
+    # One refinement round: the kink's segment (two kinks, equal end slopes) is split once, at its midpoint.
+    capped = integrated_gradients(model, x, 1, baseline=base, tol=0.01, start_steps=16, max_steps=17)
     assert capped.converged.tolist() == [True, False]
     assert capped.completeness_error[1] > 0.01
-    assert capped.evaluations.tolist() == [17, 25]  # the hard image used its whole cap, no more
-    # The maps returned are those of all 25 nodes, not of a coarser pass with a luckier error.
-    finest = integrated_gradients(model, x[1:], 1, baseline=base, tol=1e-9, start_steps=16, max_steps=24)
+    assert capped.evaluations.tolist() == [17, 18]  # the hard image used its whole cap, no more
+    # The maps returned are those of all 18 nodes, not of a coarser pass with a luckier error.
+    finest = integrated_gradients(model, x[1:], 1, baseline=base, tol=1e-9, start_steps=16, max_steps=17)
     np.testing.assert_array_equal(finest.nodes[0], capped.nodes[1])
     np.testing.assert_allclose(capped.attributions[1], finest.attributions[0], rtol=1e-6)
     independent = _completeness(model, x, base, [1, 1], capped.attributions)

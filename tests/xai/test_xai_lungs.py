@@ -86,3 +86,20 @@ def test_real_films_smoke(shared_xrays):
         assert result.mask.shape == (224, 224)
         plausible += result.plausible
     assert plausible >= len(files) // 2
+
+
+def test_masks_and_quality_over_processes_equal_one_process(chest_phantom):
+    """The explain step measures lungs and quality in worker processes: same masks and rows as in-process."""
+    from xai.pipeline import lungs_and_quality
+
+    images = np.stack([chest_phantom(128, seed=s)[0] for s in range(20)]).astype(np.float32)
+    masks1, rows1 = lungs_and_quality(images, workers=1)
+    masks2, rows2 = lungs_and_quality(images, workers=2)
+    assert len(masks2) == len(rows2) == 20
+    for m1, m2 in zip(masks1, masks2):
+        np.testing.assert_array_equal(m1.mask, m2.mask)
+        assert m1.plausible == m2.plausible and m1.reasons == m2.reasons
+    for r1, r2 in zip(rows1, rows2):
+        assert r1.keys() == r2.keys()
+        np.testing.assert_array_equal(np.array([r1[k] for k in r1 if k != "lung_mask_reasons"], dtype=float),
+                                      np.array([r2[k] for k in r2 if k != "lung_mask_reasons"], dtype=float))
