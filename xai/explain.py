@@ -69,7 +69,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChecksConfig, ExplainConf
                    help="cap on IG segments per image; images above --ig-tol there are flagged (default %(default)s)")
     p.add_argument("--ig-baseline", default=d("ig_baseline"), help="IG baseline: black | blur (default %(default)s)")
     p.add_argument("--ig-split", default=d("ig_split"),
-                   help="where a refined IG segment is split: kink (estimated jump of the slope) | midpoint "
+                   help="where a refined IG segment is split: midpoint | kink (estimated jump of the slope) "
                         "(default %(default)s)")
     p.add_argument("--ig-tol", type=float, default=d("ig_tol"),
                    help="IG completeness-error tolerance, relative (default %(default)s)")

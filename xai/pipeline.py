@@ -72,8 +72,8 @@ class ExplainConfig:
         ig_steps: uniform IG segments of the first round; segments with the
             largest residual are then split per image until the completeness
             error is below ``ig_tol`` (see :mod:`xai.integrated_gradients`).
-        ig_split: where a refined IG segment is split: ``kink`` (at the estimated
-            jump of the path's slope, default) or ``midpoint`` (bisection).
+        ig_split: where a refined IG segment is split: ``midpoint`` (bisection,
+            default) or ``kink`` (at the estimated jump of the path's slope).
         ig_max_steps: cap on IG segments per image (``ig_max_steps + 1``
             evaluations); images that miss ``ig_tol`` there are flagged
             (``ig_converged`` False).
@@ -109,7 +109,7 @@ class ExplainConfig:
     ig_max_steps: int = 512
     ig_tol: float = 0.01
     ig_baseline: str = "black"
-    ig_split: str = "kink"
+    ig_split: str = "midpoint"
     target: str = "predicted"
     device: str = "auto"
     limit: int | None = None
