@@ -215,7 +215,7 @@ def _roles(rows: pd.DataFrame, classes: np.ndarray) -> list[str]:
 def _lungs_and_quality(image: np.ndarray) -> tuple:
     """(lung mask, quality row) of one image (H, W) in [0, 1]; module level so worker processes can run it."""
     lm = lung_mask(image)
-    return lm, _quality_rows(image[None], [lm])[0]
+    return lm, _quality_row(image, lm)
 
 
 def lungs_and_quality(images: np.ndarray, workers: int | None = None) -> tuple[list, list[dict]]:
@@ -225,24 +225,20 @@ def lungs_and_quality(images: np.ndarray, workers: int | None = None) -> tuple[l
     return [m for m, _ in pairs], [q for _, q in pairs]
 
 
-def _quality_rows(images: np.ndarray, masks: list) -> list[dict]:
-    """Quality metrics of each image on the whole film, inside and outside its lung mask."""
-    out = []
-    for image, lm in zip(images, masks):
-        row = measure_image(image, size=image.shape[0])
-        row = {k: v for k, v in row.items()}
-        for region, region_mask in (("lung", lm.mask), ("outside", ~lm.mask)):
-            try:
-                vals = measure_image(image, size=image.shape[0], mask=region_mask)
-            except ToolkitError:
-                vals = {c: np.nan for c in QUALITY_COLUMNS}  # empty or tiny region: not measurable
-            # Outside the lungs, bounding-box metrics would just repeat the whole film.
-            columns = [c for c in QUALITY_COLUMNS if not (region == "outside" and c in BOUNDING_BOX_METRICS)]
-            row.update({f"{c}_{region}": vals[c] for c in columns})
-        row.update({"lung_mask_plausible": bool(lm.plausible), "lung_mask_reasons": "; ".join(lm.reasons),
-                    "lung_area_fraction": float(lm.area_fraction)})
-        out.append(row)
-    return out
+def _quality_row(image: np.ndarray, lm) -> dict:
+    """Quality metrics of one image on the whole film, inside and outside its lung mask ``lm``."""
+    row = dict(measure_image(image, size=image.shape[0]))
+    for region, region_mask in (("lung", lm.mask), ("outside", ~lm.mask)):
+        try:
+            vals = measure_image(image, size=image.shape[0], mask=region_mask)
+        except ToolkitError:
+            vals = {c: np.nan for c in QUALITY_COLUMNS}  # empty or tiny region: not measurable
+        # Outside the lungs, bounding-box metrics would just repeat the whole film.
+        columns = [c for c in QUALITY_COLUMNS if not (region == "outside" and c in BOUNDING_BOX_METRICS)]
+        row.update({f"{c}_{region}": vals[c] for c in columns})
+    row.update({"lung_mask_plausible": bool(lm.plausible), "lung_mask_reasons": "; ".join(lm.reasons),
+                "lung_area_fraction": float(lm.area_fraction)})
+    return row
 
 
 def _explain_batch(run: LoadedRun, images: np.ndarray, rows: pd.DataFrame, masks: list, methods,
