@@ -124,6 +124,18 @@ def summary_row(method: str, r: dict, n: int, tol: float) -> dict:
             f"share <= {100 * tol:g}%": float(np.mean(err <= tol))}
 
 
+def add_selection_args(p: argparse.ArgumentParser, per_outcome: int) -> None:
+    """The options :func:`load_images` reads (runs, data, split, images per outcome, seed, cache) and the device."""
+    p.add_argument("--run", action="append", required=True, help="run folder (repeat for several models)")
+    p.add_argument("--data", default=None)
+    p.add_argument("--split", default="test")
+    p.add_argument("--per-outcome", type=int, default=per_outcome, help="images of each of FP, TN, TP")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--cache-dir", default=None)
+    p.add_argument("--seed", type=int, default=0)
+
+
 def load_images(run_path: str, a, device: str, baseline: str):
     """The run, its selected rows (``--per-outcome`` of FP/TN/TP), the log-odds model, inputs and baselines.
 
@@ -204,10 +216,7 @@ def markdown(table: pd.DataFrame) -> str:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--run", action="append", required=True, help="run folder (repeat for several models)")
-    p.add_argument("--data", default=None)
-    p.add_argument("--split", default="test")
-    p.add_argument("--per-outcome", type=int, default=10, help="images of each of FP, TN, TP")
+    add_selection_args(p, per_outcome=10)
     p.add_argument("--baseline", default="black", help="black | blur")
     p.add_argument("--tol", type=float, default=0.01)
     p.add_argument("--max-steps", type=int, default=512)
@@ -218,10 +227,6 @@ def main(argv=None) -> None:
     p.add_argument("--uniform-images", type=int, default=None,
                    help="run GL 128/256/512 on only this many of the images (default: all)")
     p.add_argument("--proxy-size", type=int, default=None, help="also time the toolkit at this input size")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--cache-dir", default=None)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also write the tables and details to this JSON file")
     a = p.parse_args(argv)
     if a.threads:

@@ -44,7 +44,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from bench.bench_explain import load_images, markdown
+from bench.bench_explain import add_selection_args, load_images, markdown
 from training.device import resolve_device
 
 PNEUMONIA = 1
@@ -126,17 +126,10 @@ def diagnose(run_path: str, baseline: str, a, device: str) -> tuple[pd.DataFrame
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--run", action="append", required=True, help="run folder (repeat for several models)")
-    p.add_argument("--data", default=None)
-    p.add_argument("--split", default="test")
-    p.add_argument("--per-outcome", type=int, default=4, help="images of each of FP, TN, TP")
+    add_selection_args(p, per_outcome=4)
     p.add_argument("--baseline", action="append", default=None, help="black | blur (repeat; default black)")
     p.add_argument("--grid", type=int, default=1024, help="uniform segments of the fine grid (a power of 2)")
     p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--cache-dir", default=None)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--float64", action="store_true", help="evaluate the network in double precision")
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
