@@ -109,7 +109,7 @@ def draw_panels(layout: ExplainLayout, table: pd.DataFrame, config: dict, force:
         if force or not target.is_file():
             caption = {k: getattr(row, k) for k in ("image_id", "label", "pred", "p_pneumonia", "outcome")}
             caption.update({k: getattr(row, k) for k in CAPTION_KEYS if hasattr(row, k)})
-            for key in ("ig_completeness_error", "ig_steps", "ig_evaluations", "ig_converged",
+            for key in ("ig_completeness_error", "ig_steps", "ig_evaluations", "ig_converged", "ig_half_rule_change",
                         "gradcam_lung_share", "ig_lung_share",
                         "gradcam_peak_in_lung", "ig_peak_in_lung"):
                 if hasattr(row, key):

@@ -197,6 +197,9 @@ def _saliency_line(caption: Mapping) -> str | None:
             text += f" ({int(evaluations)} evaluations)"
         elif steps is not None:
             text += f" ({int(steps)} steps)"
+        change = _first(caption, "ig_half_rule_change")
+        if change is not None:
+            text += f", map change vs half the nodes {100 * float(change):.1f}%"
         parts.append(text)
     return ("Saliency: " + ", ".join(parts)) if parts else None
 
@@ -335,7 +338,8 @@ def draw_panel(
             ``q_mean``, ``gradcam_lung_share``, ``ig_lung_share``,
             ``gradcam_peak_in_lung``, ``ig_peak_in_lung``,
             ``ig_completeness_error`` (relative, 0.01 = 1 %), ``ig_evaluations``
-            (or ``ig_steps`` of older tables), ``ig_converged`` (False: a warning line),
+            (or ``ig_steps`` of older tables), ``ig_half_rule_change`` (relative L2
+            change of the map against every other node), ``ig_converged`` (False: a warning line),
             ``lung_mask_plausible`` (False adds a warning line, with
             ``lung_mask_reasons``), ``warnings`` (list of strings, one warning
             line each), ``explained_class`` (the class the maps explain, default

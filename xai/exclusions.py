@@ -83,7 +83,7 @@ def blank_unconverged_ig(wide: pd.DataFrame, tol: float | None) -> pd.DataFrame:
     """
     out = wide.copy()
     bad = ig_not_converged(out, tol).to_numpy()
-    keep = {"ig_completeness_error", "ig_converged", "ig_steps", "ig_evaluations"}
+    keep = {"ig_completeness_error", "ig_converged", "ig_steps", "ig_evaluations", "ig_half_rule_change"}
     cols = [c for c in out.columns if c.startswith("ig_") and c not in keep]
     if bad.any() and cols:
         out.loc[bad, cols] = np.nan

@@ -2,11 +2,20 @@
 
 The GradCAM object registers forward hooks on the target layer; it is used as a
 context manager so that the hooks are removed when the block ends, even on error.
+
+Grad-CAM needs the target layer's activations and the gradient of the score with
+respect to them, i.e. only the part of the network *after* that layer. A forward
+hook (:func:`_backward_stops_at`) hands the rest of the network a fresh leaf in
+place of the layer's output, so the backward pass ends there instead of running
+through the whole body to the input: the maps are the same to the bit, and a
+pass costs about a forward pass (a third of a full backward to the input on a
+ResNet18; README, "Integrated Gradients" timing).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from contextlib import contextmanager
+from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -50,6 +59,27 @@ class _GradCAMKeepRaw(GradCAM):
             size = self.get_target_width_height(input_tensor)
             self.raw_maps.append(np.stack([cv2.resize(np.float32(c), size) for c in cam]))
         return super().compute_cam_per_layer(input_tensor, targets, eigen_smooth)
+
+
+@contextmanager
+def _backward_stops_at(layer: nn.Module) -> Iterator[None]:
+    """Inside the block, ``layer`` returns a copy of its output that starts a new graph.
+
+    The copy is a non-leaf (``clone`` of a detached leaf that requires grad), so an
+    in-place operation after the layer stays legal. The hook is put first
+    (``prepend``) so that pytorch_grad_cam's own hooks see the copy.
+    """
+
+    def start_graph(module: nn.Module, inputs: tuple, output):
+        if not isinstance(output, torch.Tensor):
+            return None
+        return output.detach().requires_grad_(True).clone()
+
+    handle = layer.register_forward_hook(start_graph, prepend=True)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def gradcam_maps(
@@ -103,13 +133,14 @@ def gradcam_maps(
     device = model_device(model)
     maps: list[np.ndarray] = []
     try:
-        with torch.enable_grad(), _GradCAMKeepRaw(model=model, target_layers=[layer]) as cam:
+        with (torch.enable_grad(), _backward_stops_at(layer),
+              _GradCAMKeepRaw(model=model, target_layers=[layer]) as cam):
             cam.raw_maps = []
             for start in range(0, n, int(batch_size)):
                 stop = min(start + int(batch_size), n)
-                # A fresh leaf that requires grad: keeps x untouched and makes the
-                # target activations carry gradients even if the body is frozen.
-                batch = x[start:stop].detach().to(device=device, dtype=torch.float32).clone().requires_grad_(True)
+                # The target activations carry gradients even if the body is frozen
+                # (_backward_stops_at); the input needs none.
+                batch = x[start:stop].detach().to(device=device, dtype=torch.float32)
                 batch_targets = [_CheckedTarget(int(t)) for t in target_arr[start:stop]]
                 maps.append(np.asarray(cam(input_tensor=batch, targets=batch_targets), dtype=np.float32))
     finally:

@@ -40,7 +40,10 @@ estimate only decides where to look next.
 
 Nodes of many images are flattened into (image, alpha) pairs and evaluated in
 batches of a fixed size, so a GPU is kept full and a CPU does no extra work (the
-last batch is padded to that size). The node placement depends only on the
+last batch is padded to that size). With a baseline common to all images (black),
+the ``alpha = 0`` node is the same point for every image: it is evaluated once
+per target class and each image multiplies that gradient by its own ``x - x'``
+(the same numbers as a pass of its own). The node placement depends only on the
 image's own values, and every pass has the same batch size: the result is
 deterministic for a given input, bit for bit, whichever images share the call.
 """
@@ -80,6 +83,19 @@ PASS_SIZE = {"cpu": 8}
 PASS_SIZE_OTHER = 32
 
 
+def half_rule_change(full: np.ndarray, half: np.ndarray) -> float:
+    """Relative L2 distance ``||full - half|| / ||full||`` of two maps of one image (0 for an all-zero map).
+
+    With ``half`` the trapezoid rule on every other node, this estimates the
+    per-pixel error of the coarser rule and bounds that of the full one from above
+    when the quadrature converges (the error falls as nodes are added). Completeness
+    checks only the *sum* of a map, which can be right by cancellation while pixels
+    are not; this checks the pixels (README, "per-pixel check").
+    """
+    norm = float(np.linalg.norm(full))
+    return float(np.linalg.norm(full.astype(np.float64) - half)) / norm if norm > 0 else 0.0
+
+
 class IGResult(NamedTuple):
     """Result of :func:`integrated_gradients`.
 
@@ -89,10 +105,16 @@ class IGResult(NamedTuple):
             They are those of the finest integration run for the image.
         completeness_error: float64 (N,), ``|sum(attributions) - (f(x) - f(x'))| /
             max(|f(x) - f(x')|, min_denominator)`` >= 0, computed from the returned maps.
-        evaluations: int64 (N,), forward/backward passes spent on the image (nodes).
+        evaluations: int64 (N,), nodes on the image's path (forward/backward passes
+            spent on it; with a baseline common to all images, e.g. black, the
+            alpha = 0 node is one pass per target class for the whole call and is
+            counted in every image's number).
         converged: bool (N,), ``completeness_error <= tol``.
         nodes: per image, the sorted path positions alpha in [0, 1] evaluated
             (float64 arrays; where the quadrature spent its evaluations).
+        half_rule_change: float64 (N,) >= 0, :func:`half_rule_change` of the map
+            against the same rule on every other node: a per-pixel error estimate
+            (a diagnostic; ``converged`` is decided by completeness alone).
     """
 
     attributions: np.ndarray
@@ -100,6 +122,7 @@ class IGResult(NamedTuple):
     evaluations: np.ndarray
     converged: np.ndarray
     nodes: tuple[np.ndarray, ...]
+    half_rule_change: np.ndarray
 
 
 def black_baseline(
@@ -220,9 +243,15 @@ class _Path:
         h = np.diff(a)
         return _Segments(a[:-1], a[1:], s[:-1], s[1:], np.diff(v) - h * (s[:-1] + s[1:]) / 2)
 
-    def attributions(self) -> np.ndarray:
-        """Composite trapezoid rule of ``grad * (x - x')`` over the nodes."""
+    def attributions(self, every_other: bool = False) -> np.ndarray:
+        """Composite trapezoid rule of ``grad * (x - x')`` over the nodes.
+
+        ``every_other``: the same rule on every other node of the sorted path (both
+        ends kept), a nested rule with half the nodes for :func:`half_rule_change`.
+        """
         o = self.order()
+        if every_other:
+            o = np.concatenate([o[:-1:2], o[-1:]])
         a = np.asarray(self.alpha)[o]
         w = np.zeros_like(a)
         w[:-1] += np.diff(a) / 2
@@ -234,8 +263,15 @@ class _Path:
 
 
 def _evaluate(model: nn.Module, x: torch.Tensor, base: torch.Tensor, targets: np.ndarray,
-              pairs: list[tuple[int, float]], paths: list[_Path], batch_size: int, sum_channels: bool) -> None:
-    """Forward/backward passes at (image, alpha) pairs in batches of ``batch_size``; results into ``paths``."""
+              pairs: list[tuple[int, float]], paths: list[_Path], batch_size: int, sum_channels: bool,
+              start_shared_by: dict[int, list[int]] | None = None) -> None:
+    """Forward/backward passes at (image, alpha) pairs in batches of ``batch_size``; results into ``paths``.
+
+    ``start_shared_by`` maps an image to the images whose alpha = 0 node is the same point
+    and target (a baseline shared by all, e.g. black): its pass at alpha = 0 serves them all
+    (:func:`_add_shared_start`), each getting the gradient times its own ``x - x'``.
+    """
+    start_shared_by = start_shared_by or {}
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start:start + batch_size]
         # Every pass has exactly batch_size rows (the last chunk is padded with copies of its last
@@ -266,7 +302,37 @@ def _evaluate(model: nn.Module, x: torch.Tensor, base: torch.Tensor, targets: np
         values = score.detach()[:len(chunk)].double().cpu().numpy()
         maps = (contrib.sum(1) if sum_channels else contrib).cpu().numpy()
         for k, (i, a) in enumerate(chunk):
-            paths[i].add(a, float(values[k]), float(slopes[k]), maps[k])
+            if a == 0.0 and i in start_shared_by:
+                _add_shared_start(grad[k], float(values[k]), x, base, start_shared_by[i], paths, sum_channels)
+            else:
+                paths[i].add(a, float(values[k]), float(slopes[k]), maps[k])
+
+
+def _add_shared_start(grad: torch.Tensor, value: float, x: torch.Tensor, base: torch.Tensor, images: list[int],
+                      paths: list[_Path], sum_channels: bool) -> None:
+    """The alpha = 0 node of ``images`` from one gradient at their common baseline point (C, H, W).
+
+    Each image's contribution is computed on its own, so it does not depend on which
+    images share the call.
+    """
+    for j in images:
+        contrib = (grad * (x[j] - base[j]))[None].detach()
+        slope = float(contrib.double().flatten(1).sum(1)[0])
+        paths[j].add(0.0, value, slope, (contrib.sum(1) if sum_channels else contrib)[0].cpu().numpy())
+
+
+def _shared_starts(base: torch.Tensor, targets: np.ndarray) -> dict[int, list[int]]:
+    """Images grouped by target when every image has the same baseline (one alpha = 0 pass per group).
+
+    Returns {first image of a group: all images of the group}; empty when the baselines differ
+    (e.g. the blurred baseline, one per image).
+    """
+    if not bool((base == base[:1]).all()):
+        return {}
+    groups: dict[int, list[int]] = {}
+    for i, t in enumerate(targets):
+        groups.setdefault(int(t), []).append(i)
+    return {members[0]: members for members in groups.values()}
 
 
 def split_points(seg: _Segments) -> np.ndarray:
@@ -417,18 +483,22 @@ def integrated_gradients(
 
     out_shape = (n,) + (tuple(x.shape[2:]) if sum_channels else tuple(x.shape[1:]))
     if n == 0:
-        return IGResult(np.zeros(out_shape, np.float32), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, bool), ())
+        return IGResult(np.zeros(out_shape, np.float32), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, bool), (),
+                        np.zeros(0))
 
     paths = [_Path() for _ in range(n)]
     pass_size = int(batch_size) if batch_size is not None else PASS_SIZE.get(device.type, PASS_SIZE_OTHER)
     grid = np.linspace(0.0, 1.0, int(start_steps) + 1)
-    pairs = [(i, float(a)) for i in range(n) for a in grid]
+    shared = _shared_starts(base, targets)
+    sharing = {j for members in shared.values() for j in members}
+    pairs = [(i, float(a)) for i in range(n) for a in grid if a > 0 or i in shared or i not in sharing]
+    start_shared_by = shared
     errors = np.full(n, np.inf)
     span = np.zeros(n)
     active = np.ones(n, dtype=bool)
     while pairs:
-        _evaluate(model, x, base, targets, pairs, paths, pass_size, sum_channels)
-        pairs = []
+        _evaluate(model, x, base, targets, pairs, paths, pass_size, sum_channels, start_shared_by)
+        pairs, start_shared_by = [], None
         for i in np.flatnonzero(active):
             seg = paths[i].segments()
             r = seg.residual
@@ -448,4 +518,5 @@ def integrated_gradients(
     errors = np.abs(sums - span) / np.maximum(np.abs(span), float(min_denominator))
     evaluations = np.asarray([len(p.alpha) for p in paths], dtype=np.int64)
     nodes = tuple(np.sort(np.asarray(p.alpha)) for p in paths)
-    return IGResult(attributions, errors, evaluations, errors <= tol, nodes)
+    change = np.asarray([half_rule_change(a, p.attributions(every_other=True)) for a, p in zip(attributions, paths)])
+    return IGResult(attributions, errors, evaluations, errors <= tol, nodes, change)

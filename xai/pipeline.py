@@ -290,7 +290,8 @@ def _explain_batch(run: LoadedRun, images: np.ndarray, rows: pd.DataFrame, masks
                                           raw=raws[method][k] if method in raws else None)}
                 if res is not None:
                     row.update(ig_completeness_error=float(res.completeness_error[k]),
-                               ig_evaluations=int(res.evaluations[k]), ig_converged=bool(res.converged[k]))
+                               ig_evaluations=int(res.evaluations[k]), ig_converged=bool(res.converged[k]),
+                               ig_half_rule_change=float(res.half_rule_change[k]))
                 saliency.append(row)
                 if target[k] == panel_classes[i]:
                     maps.setdefault(method, np.zeros((len(rows),) + method_maps.shape[1:], np.float32))[i] = method_maps[k]

@@ -124,3 +124,29 @@ def test_raw_maps_keep_the_ranking_the_relu_throws_away(tiny_cnn, tiny_batch):
     _, r1 = gradcam_maps(model, tiny_batch, 1, target_layer=layer, return_raw=True)
     _, r0 = gradcam_maps(model, tiny_batch, 0, target_layer=layer, return_raw=True)
     np.testing.assert_allclose(r0, -r1, atol=1e-5)
+
+
+def test_same_maps_as_pytorch_grad_cam_with_a_full_backward(tiny_cnn, tiny_batch):
+    """Stopping the backward at the target layer changes no map: the reference runs it to the input."""
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    layer = target_layer_for(tiny_cnn)
+    with GradCAM(model=tiny_cnn, target_layers=[layer]) as cam:
+        reference = cam(input_tensor=tiny_batch.clone().requires_grad_(True),
+                        targets=[ClassifierOutputTarget(1)] * len(tiny_batch))
+    np.testing.assert_array_equal(gradcam_maps(tiny_cnn, tiny_batch, 1, target_layer=layer), reference)
+
+
+def test_backward_stops_at_the_target_layer(tiny_cnn, tiny_batch):
+    """No gradient flows into the layers below the target layer (the cost of a pass is about a forward)."""
+    layer = target_layer_for(tiny_cnn)
+    below = [m for m in tiny_cnn.modules() if isinstance(m, nn.Conv2d) and m is not layer
+             and not any(m is sub for sub in layer.modules())][0]
+    reached = []
+    handle = below.register_full_backward_hook(lambda *args: reached.append(1))
+    try:
+        maps = gradcam_maps(tiny_cnn, tiny_batch, 1, target_layer=layer)
+    finally:
+        handle.remove()
+    assert maps.max() > 0 and reached == []

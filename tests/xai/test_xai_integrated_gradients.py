@@ -253,6 +253,45 @@ def test_maps_are_bit_identical_whichever_images_share_the_call():
     np.testing.assert_array_equal(alone.completeness_error[0], together.completeness_error[2])
 
 
+class _RowRecorder(nn.Module):
+    """Wraps a model and keeps every input row it is asked to evaluate."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model, self.rows = model, []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.rows += [r.detach().clone() for r in x]
+        return self.model(x)
+
+
+def test_a_common_baseline_is_evaluated_once_per_target_with_the_same_maps(tiny_cnn, tiny_batch, monkeypatch):
+    """Black is one point for every image: one pass per target class there, and not a bit of any map changes."""
+    import xai.integrated_gradients as ig
+
+    base = black_baseline(tiny_batch)
+    kw = dict(baseline=base, tol=1e-3, batch_size=1)
+    shared_model = _RowRecorder(tiny_cnn)
+    shared = integrated_gradients(shared_model, tiny_batch, [0, 1, 1], **kw)
+    monkeypatch.setattr(ig, "_shared_starts", lambda base, targets: {})
+    own_model = _RowRecorder(tiny_cnn)
+    own = integrated_gradients(own_model, tiny_batch, [0, 1, 1], **kw)
+
+    def at_baseline(rows):
+        return sum(torch.equal(r, base[0]) for r in rows)
+
+    assert at_baseline(own_model.rows) == 3 and at_baseline(shared_model.rows) == 2  # targets 0 and 1
+    assert len(shared_model.rows) == len(own_model.rows) - 1
+    np.testing.assert_array_equal(shared.attributions, own.attributions)
+    np.testing.assert_array_equal(shared.completeness_error, own.completeness_error)
+    np.testing.assert_array_equal(shared.evaluations, own.evaluations)
+    monkeypatch.undo()  # a baseline of its own per image (blur) is not shared
+    blurred_model = _RowRecorder(tiny_cnn)
+    integrated_gradients(blurred_model, tiny_batch, [0, 1, 1], baseline=blur_baseline(tiny_batch), tol=1e9,
+                         start_steps=2, max_steps=2, batch_size=1)
+    assert len(blurred_model.rows) == 9
+
+
 def test_equal_scores_give_finite_error():
     """f(x) == f(baseline): the error falls back to |delta| / min_denominator."""
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 2)).eval()
@@ -292,3 +331,34 @@ def test_bad_targets_and_baseline_raise(tiny_cnn, tiny_batch):
         integrated_gradients(tiny_cnn, tiny_batch, [0, 1], baseline=base)
     with pytest.raises(ConfigError, match="baseline shape"):
         integrated_gradients(tiny_cnn, tiny_batch, 1, baseline=base[:, :, :16])
+
+
+class SmoothModel(nn.Module):
+    """A smooth (tanh) scorer: its IG integrand is smooth along the path, so quadrature converges."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(4)
+        self.w = nn.Parameter(torch.randn(5, 3 * 8 * 8, generator=gen) * 0.4, requires_grad=False)
+        self.v = nn.Parameter(torch.randn(5, generator=gen) * 2, requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = torch.tanh(x.flatten(1) @ self.w.T) @ self.v
+        return torch.stack([-f, f], dim=1)
+
+
+def test_half_rule_change_is_zero_when_exact_and_tracks_the_per_pixel_error():
+    """Linear: every rule is exact, the estimate is 0. Smooth: it shrinks with nodes and is above the true error."""
+    x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    base = torch.zeros_like(x)
+    linear = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2)).eval()
+    assert _uniform(linear, x, base, 8).half_rule_change[0] < 1e-6
+    model = SmoothModel().eval()
+    reference = _uniform(model, x, base, 1024).attributions[0].astype(np.float64)
+    changes = []
+    for steps in (4, 8, 16):
+        result = _uniform(model, x, base, steps)
+        true_error = np.linalg.norm(result.attributions[0] - reference) / np.linalg.norm(reference)
+        assert true_error <= result.half_rule_change[0]
+        changes.append(result.half_rule_change[0])
+    assert changes[0] > changes[1] > changes[2] > 0
