@@ -113,7 +113,7 @@ def toolkit(model, x, base, batch: int | None, device: str, tol: float, max_step
                                split=split)
     _sync(device)
     return {"seconds": time.perf_counter() - t0, "errors": res.completeness_error, "evaluations": res.evaluations,
-            "converged": res.converged}
+            "converged": res.converged, "half_rule": res.half_rule_change}
 
 
 def summary_row(method: str, r: dict, n: int, tol: float) -> dict:
@@ -121,7 +121,9 @@ def summary_row(method: str, r: dict, n: int, tol: float) -> dict:
     return {"method": method, "images": n, "evals/img": float(np.mean(r["evaluations"])),
             "s/img": r["seconds"] / n, "err median %": 100 * float(np.median(err)),
             "err p90 %": 100 * float(np.percentile(err, 90)), "err max %": 100 * float(err.max()),
-            f"share <= {100 * tol:g}%": float(np.mean(err <= tol))}
+            f"share <= {100 * tol:g}%": float(np.mean(err <= tol)),
+            # the toolkit's per-pixel estimate (map vs every other node); Captum's rules have none
+            "half-rule change median %": 100 * float(np.median(r["half_rule"])) if "half_rule" in r else float("nan")}
 
 
 def add_selection_args(p: argparse.ArgumentParser, per_outcome: int) -> None:
@@ -185,6 +187,7 @@ def bench_model(run_path: str, a, device: str) -> tuple[pd.DataFrame, dict]:
             "outcomes": rows["outcome"].value_counts().to_dict(), "baseline": a.baseline,
             "toolkit_not_converged": int((~r["converged"]).sum()),
             "toolkit_evaluations": r["evaluations"].tolist(), "toolkit_errors": r["errors"].tolist(),
+            "toolkit_half_rule_change": r["half_rule"].tolist(),
             "kink_evaluations": kink["evaluations"].tolist(), "kink_errors": kink["errors"].tolist(),
             "outcome_of_image": rows["outcome"].tolist(), "uniform_subset": subset.tolist()}
     if a.proxy_size and a.proxy_size != run.size:
