@@ -489,10 +489,8 @@ def integrated_gradients(
     paths = [_Path() for _ in range(n)]
     pass_size = int(batch_size) if batch_size is not None else PASS_SIZE.get(device.type, PASS_SIZE_OTHER)
     grid = np.linspace(0.0, 1.0, int(start_steps) + 1)
-    shared = _shared_starts(base, targets)
-    sharing = {j for members in shared.values() for j in members}
-    pairs = [(i, float(a)) for i in range(n) for a in grid if a > 0 or i in shared or i not in sharing]
-    start_shared_by = shared
+    start_shared_by = _shared_starts(base, targets)  # {} unless one baseline serves every image
+    pairs = [(i, float(a)) for i in range(n) for a in grid if a > 0 or not start_shared_by or i in start_shared_by]
     errors = np.full(n, np.inf)
     span = np.zeros(n)
     active = np.ones(n, dtype=bool)
