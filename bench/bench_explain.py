@@ -105,12 +105,13 @@ def captum_uniform(model, x, base, steps: int, batch: int, device: str) -> dict:
             "evaluations": np.full(len(x), steps)}
 
 
-def toolkit(model, x, base, batch: int | None, device: str, tol: float, max_steps: int, split: str = "midpoint") -> dict:
-    """The toolkit's adaptive scheme on all images at once (``split``: kink or midpoint)."""
+def toolkit(model, x, base, batch: int | None, device: str, tol: float, max_steps: int, split: str = "midpoint",
+            pixel_tol: float | None = None) -> dict:
+    """The toolkit's adaptive scheme on all images at once (``split``: kink or midpoint; ``pixel_tol``: per pixel)."""
     _sync(device)
     t0 = time.perf_counter()
     res = integrated_gradients(model, x, PNEUMONIA, baseline=base, tol=tol, max_steps=max_steps, batch_size=batch,
-                               split=split)
+                               split=split, pixel_tol=pixel_tol)
     _sync(device)
     return {"seconds": time.perf_counter() - t0, "errors": res.completeness_error, "evaluations": res.evaluations,
             "converged": res.converged, "half_rule": res.half_rule_change}
@@ -175,6 +176,12 @@ def bench_model(run_path: str, a, device: str) -> tuple[pd.DataFrame, dict]:
         for label, res, count in rows_done:
             table.append(summary_row(label, res, count, a.tol))
             print(markdown(pd.DataFrame(table[-1:])).splitlines()[-1], flush=True)
+    for pixel_tol in a.pixel_tol or []:
+        r = results[f"pixel {pixel_tol:g}"] = toolkit(model, x, base, a.toolkit_batch, device, a.tol, a.max_steps,
+                                                      pixel_tol=pixel_tol)
+        table.append(summary_row(f"toolkit adaptive, midpoint split, per-pixel tol {100 * pixel_tol:g}%", r, n, a.tol))
+        table[-1]["converged (both checks)"] = float(np.mean(r["converged"]))
+        print(markdown(pd.DataFrame(table[-1:])).splitlines()[-1], flush=True)
     r, kink = results["midpoint"], results["kink"]
     for steps in () if a.skip_uniform else UNIFORM_STEPS:
         idx = np.arange(n) if steps == 50 else subset
@@ -226,6 +233,8 @@ def main(argv=None) -> None:
     p.add_argument("--batch", type=int, default=32, help="path nodes per forward/backward pass of Captum's rules")
     p.add_argument("--toolkit-batch", type=int, default=None,
                    help="path nodes per pass of the toolkit's scheme (default: its per-device choice)")
+    p.add_argument("--pixel-tol", type=float, action="append", default=None,
+                   help="also run the toolkit with this per-pixel tolerance (repeatable)")
     p.add_argument("--skip-uniform", action="store_true", help="only the toolkit's rows (no Captum rules)")
     p.add_argument("--uniform-images", type=int, default=None,
                    help="run GL 128/256/512 on only this many of the images (default: all)")

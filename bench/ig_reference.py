@@ -88,11 +88,17 @@ def top_overlap(a: np.ndarray, b: np.ndarray, share: float = TOP_SHARE) -> float
     return len(top_a & top_b) / len(top_a | top_b)
 
 
+def _variant(pixel_tol: float | None) -> str:
+    return "toolkit" if pixel_tol is None else f"toolkit_px{100 * pixel_tol:g}"
+
+
 def compare(run_path: str, a, device: str) -> tuple[pd.DataFrame, dict]:
     run, rows, model, x, base = load_images(run_path, a, device, a.baseline)
-    t0 = time.perf_counter()
-    toolkit = integrated_gradients(model, x, PNEUMONIA, baseline=base)
-    toolkit_s = time.perf_counter() - t0
+    variants, toolkit_s = {}, {}
+    for pixel_tol in [None] + list(a.pixel_tol or []):
+        t0 = time.perf_counter()
+        variants[_variant(pixel_tol)] = integrated_gradients(model, x, PNEUMONIA, baseline=base, pixel_tol=pixel_tol)
+        toolkit_s[_variant(pixel_tol)] = time.perf_counter() - t0
     per_image = []
     t0 = time.perf_counter()
     for i in range(len(x)):
@@ -100,13 +106,14 @@ def compare(run_path: str, a, device: str) -> tuple[pd.DataFrame, dict]:
         ref = maps[a.grid]
         denom = max(abs(span), FLOOR)
         norm = float(np.linalg.norm(ref))
-        rec = {"image_id": rows["image_id"].iloc[i], "outcome": rows["outcome"].iloc[i], "span": span,
-               "toolkit_evals": int(toolkit.evaluations[i]), "toolkit_converged": bool(toolkit.converged[i]),
-               "toolkit_err_%": 100 * float(toolkit.completeness_error[i]),
-               "toolkit_L2_%": 100 * float(np.linalg.norm(toolkit.attributions[i] - ref)) / norm,
-               "toolkit_top5": top_overlap(toolkit.attributions[i], ref),
-               "toolkit_halfrule_%": 100 * float(toolkit.half_rule_change[i]),
-               f"ref{a.grid}_err_%": 100 * abs(float(ref.sum()) - span) / denom}
+        rec = {"image_id": rows["image_id"].iloc[i], "outcome": rows["outcome"].iloc[i], "span": span}
+        for name, res in variants.items():
+            rec.update({f"{name}_evals": int(res.evaluations[i]), f"{name}_converged": bool(res.converged[i]),
+                        f"{name}_err_%": 100 * float(res.completeness_error[i]),
+                        f"{name}_L2_%": 100 * float(np.linalg.norm(res.attributions[i] - ref)) / norm,
+                        f"{name}_top5": top_overlap(res.attributions[i], ref),
+                        f"{name}_halfrule_%": 100 * float(res.half_rule_change[i])})
+        rec[f"ref{a.grid}_err_%"] = 100 * abs(float(ref.sum()) - span) / denom
         for n, m in sorted(maps.items()):
             if n == a.grid:
                 continue
@@ -117,19 +124,24 @@ def compare(run_path: str, a, device: str) -> tuple[pd.DataFrame, dict]:
                 rec[f"uniform{n}_halfrule_%"] = 100 * half_rule_change(m, maps[n // 2])
         if a.save_maps:
             Path(a.save_maps).mkdir(parents=True, exist_ok=True)
-            np.savez_compressed(Path(a.save_maps) / f"{run.arch}_{i}.npz", toolkit=toolkit.attributions[i],
+            np.savez_compressed(Path(a.save_maps) / f"{run.arch}_{i}.npz",
+                                **{name: res.attributions[i] for name, res in variants.items()},
                                 **{f"uniform{n}": m.astype(np.float32) for n, m in maps.items()})
         per_image.append(rec)
         print(markdown(pd.DataFrame([rec])).splitlines()[-1], flush=True)
     df = pd.DataFrame(per_image)
-    summary = {"model": f"{run.arch} ({run.size} px)", "images": len(df),
-               "toolkit evals mean": float(df["toolkit_evals"].mean()),
-               "toolkit within 1%": int(df["toolkit_converged"].sum())}
+    summary = {"model": f"{run.arch} ({run.size} px)", "images": len(df)}
+    for name in variants:
+        summary[f"{name} evals mean"] = float(df[f"{name}_evals"].mean())
+        summary[f"{name} converged"] = int(df[f"{name}_converged"].sum())
     for col in df.columns:
-        if col.endswith(("_L2_%", "_top5", "_err_%")):
+        if col.endswith(("_L2_%", "_top5", "_err_%", "_halfrule_%")):
             summary[f"{col} median"] = float(df[col].median())
-    conv = df[df["toolkit_converged"]]
-    summary["toolkit_L2_% median, converged only"] = float(conv["toolkit_L2_%"].median()) if len(conv) else float("nan")
+    for name in variants:
+        conv = df[df[f"{name}_converged"]]
+        summary[f"{name}_L2_% median, converged only"] = (float(conv[f"{name}_L2_%"].median()) if len(conv)
+                                                          else float("nan"))
+        summary[f"{name}_L2_% max, converged only"] = float(conv[f"{name}_L2_%"].max()) if len(conv) else float("nan")
     info = {"run": str(run.run_dir), "arch": run.arch, "size": run.size, "grid": a.grid, "baseline": a.baseline,
             "toolkit_seconds": toolkit_s, "reference_seconds": time.perf_counter() - t0,
             "per_image": df.to_dict(orient="records")}
@@ -143,6 +155,8 @@ def main(argv=None) -> None:
     p.add_argument("--grid", type=int, default=4096, help="uniform segments of the reference (a power of 2, >= 64)")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--json", default=None)
+    p.add_argument("--pixel-tol", type=float, action="append", default=None,
+                   help="also run the toolkit with this per-pixel tolerance (pixel_tol; repeatable)")
     p.add_argument("--save-maps", default=None, help="folder for each image's maps (npz), for later analysis")
     a = p.parse_args(argv)
     if a.grid < COARSEST or a.grid & (a.grid - 1):

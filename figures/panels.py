@@ -212,7 +212,11 @@ def _warning_lines(caption: Mapping) -> list[str]:
         lines.append(f"WARNING: lung mask flagged implausible{why}; lung shares are unreliable")
     if _is_false(caption.get("ig_converged")):
         err = _first(caption, "ig_completeness_error")
-        how = f" (completeness error {100 * float(err):.1f}%)" if err is not None else ""
+        change = _first(caption, "ig_half_rule_change")
+        how = [f"completeness error {100 * float(err):.1f}%"] if err is not None else []
+        if change is not None:
+            how.append(f"map change vs half the nodes {100 * float(change):.1f}%")
+        how = f" ({', '.join(how)})" if how else ""
         lines.append(f"WARNING: Integrated Gradients did not converge{how}: the IG map is not a faithful "
                      "attribution and this image is left out of IG statistics")
     for text in caption.get("warnings") or []:

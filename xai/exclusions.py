@@ -1,7 +1,8 @@
-"""Which saliency maps may be used: IG maps that failed their completeness check are excluded everywhere.
+"""Which saliency maps may be used: IG maps that failed their convergence check are excluded everywhere.
 
 Integrated Gradients is only an attribution of the output when its completeness
-error is within the run's tolerance (the attributions sum to f(x) - f(baseline)).
+error is within the run's tolerance (the attributions sum to f(x) - f(baseline))
+and, where the run sets ``ig_pixel_tol``, its per-pixel estimate too.
 A map that missed it is excluded from every saliency statistic, sanity check and
 faithfulness figure, and counted with its reason, never dropped silently.
 
@@ -21,7 +22,7 @@ import pandas as pd
 from data.layout import explain_layout
 
 #: Reason text attached to every excluded IG map.
-IG_REASON = "IG completeness error above the run's tolerance (not converged)"
+IG_REASON = "IG map not converged (completeness or per-pixel error above the run's tolerance)"
 
 
 def ig_not_converged(table: pd.DataFrame, tol: float | None) -> pd.Series:

@@ -46,6 +46,16 @@ def ensure_run(cfg: ExplainConfig) -> Path:
 
 # ----------------------------------------------------------------------------- resume (issue 14)
 
+def _tolerance_or_off(text: str) -> float | None:
+    """``--ig-pixel-tol``: a relative tolerance, or ``off`` / ``none`` for None."""
+    if text.strip().lower() in ("off", "none"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'off', got {text!r}") from None
+
+
 def parse_args(argv: list[str] | None = None) -> tuple[ChecksConfig, ExplainConfig]:
     """Command line -> validated (:class:`ChecksConfig`, :class:`ExplainConfig`)."""
     d = defaults_of(ExplainConfig)  # every default is written once, in the config dataclasses
@@ -73,6 +83,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChecksConfig, ExplainConf
                         "(default %(default)s)")
     p.add_argument("--ig-tol", type=float, default=d("ig_tol"),
                    help="IG completeness-error tolerance, relative (default %(default)s)")
+    p.add_argument("--ig-pixel-tol", type=_tolerance_or_off, default=d("ig_pixel_tol"),
+                   help="IG per-pixel tolerance: a map counts as converged only if dropping every other node "
+                        "changes it by at most this (relative L2), and is refined towards it; 'off' checks the "
+                        "sum only (default %(default)s)")
     p.add_argument("--target", default=d("target"), help="predicted | true | both (default %(default)s)")
     p.add_argument("--device", default=d("device"), help="auto | cpu | cuda (default %(default)s)")
     p.add_argument("--limit", type=int, default=d("limit"), help="explain at most N errors (most confident first)")
@@ -125,7 +139,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[ChecksConfig, ExplainConf
                           slices=a.slices)
     return checks, ExplainConfig(run=a.run, data=a.data, split=a.split, only_errors=a.only_errors, methods=methods,
                          ig_steps=a.ig_steps, ig_max_steps=a.ig_max_steps, ig_tol=a.ig_tol,
-                         ig_baseline=a.ig_baseline, ig_split=a.ig_split, target=a.target,
+                         ig_pixel_tol=a.ig_pixel_tol, ig_baseline=a.ig_baseline, ig_split=a.ig_split, target=a.target,
                          device=a.device, limit=a.limit, reference=a.reference, force=a.force, report=a.report,
                          cache_dir=a.cache_dir, workers=a.workers, n_boot=a.n_boot, seed=a.seed,
                          context_pool=a.context_pool,

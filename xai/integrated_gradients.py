@@ -38,6 +38,14 @@ The estimator is the composite trapezoid rule on the nodes evaluated, whatever
 their placement, so the completeness error stays an honest check: the kink
 estimate only decides where to look next.
 
+Completeness checks the *sum* of a map; positive and negative attributions can
+cancel so that the sum is right while pixels are not (measured on
+EfficientNet-Lite0, README). With ``pixel_tol`` a map must also pass a per-pixel
+check, :func:`half_rule_change` (the relative L2 change of the map when every
+other node is dropped) within ``pixel_tol``; once the sum is within ``tol``, the
+segments are then marked by how much the map changes across them
+(:meth:`_Path.map_steps`) and bisected until both hold or the cap is reached.
+
 Nodes of many images are flattened into (image, alpha) pairs and evaluated in
 batches of a fixed size, so a GPU is kept full and a CPU does no extra work (the
 last batch is padded to that size). With a baseline common to all images (black),
@@ -109,12 +117,13 @@ class IGResult(NamedTuple):
             spent on it; with a baseline common to all images, e.g. black, the
             alpha = 0 node is one pass per target class for the whole call and is
             counted in every image's number).
-        converged: bool (N,), ``completeness_error <= tol``.
+        converged: bool (N,), ``completeness_error <= tol`` and, when a
+            ``pixel_tol`` is given, ``half_rule_change <= pixel_tol``.
         nodes: per image, the sorted path positions alpha in [0, 1] evaluated
             (float64 arrays; where the quadrature spent its evaluations).
         half_rule_change: float64 (N,) >= 0, :func:`half_rule_change` of the map
             against the same rule on every other node: a per-pixel error estimate
-            (a diagnostic; ``converged`` is decided by completeness alone).
+            (part of ``converged`` only when a ``pixel_tol`` is given).
     """
 
     attributions: np.ndarray
@@ -243,6 +252,23 @@ class _Path:
         h = np.diff(a)
         return _Segments(a[:-1], a[1:], s[:-1], s[1:], np.diff(v) - h * (s[:-1] + s[1:]) / 2)
 
+    def map_steps(self) -> np.ndarray:
+        """Per sorted segment ``[a, b]``: ``(b - a) ||G(b) - G(a)|| / 2``, float64 (n_segments,) >= 0.
+
+        ``G`` is the node's map ``grad * (x - x')``; this is how far the trapezoid rule
+        on the segment is from either end's rectangle rule, a scale of the segment's
+        per-pixel quadrature error that needs no extra evaluation.
+        """
+        o = self.order()
+        a = np.asarray(self.alpha)[o]
+        jumps = np.asarray([np.linalg.norm(self.grad[k1].astype(np.float64) - self.grad[k0])
+                            for k0, k1 in zip(o[:-1], o[1:])])
+        return np.diff(a) * jumps / 2
+
+    def half_rule_change(self) -> float:
+        """:func:`half_rule_change` of this path's map against the rule on every other node."""
+        return half_rule_change(self.attributions(), self.attributions(every_other=True))
+
     def attributions(self, every_other: bool = False) -> np.ndarray:
         """Composite trapezoid rule of ``grad * (x - x')`` over the nodes.
 
@@ -360,18 +386,18 @@ def split_points(seg: _Segments) -> np.ndarray:
     return np.where(inside, np.clip(kink, lo, hi), mid)
 
 
-def _mark(seg: _Segments, budget: int, split: str) -> list[float]:
-    """New nodes of one round: split the segments with the largest |residual| first.
+def _mark(seg: _Segments, mag: np.ndarray, budget: int, split: str) -> list[float]:
+    """New nodes of one round: split the segments with the largest error indicator ``mag`` first.
 
-    The segments marked together hold at least ``MARK_FRACTION`` of the summed
-    |residual| (Doerfler marking); their number is rounded up to a multiple of
-    ``ROUND_MULTIPLE`` with the next largest segments, so that passes of that many
-    nodes are never padded, but never with a segment whose |residual| is below
-    ``FILL_FLOOR`` of the largest (splitting it would gain nothing). Capped by the
-    remaining ``budget`` of segments.
+    ``mag`` (n_segments,) >= 0 is |residual| while the completeness error is above its
+    tolerance, else :meth:`_Path.map_steps` (per-pixel). The segments marked together
+    hold at least ``MARK_FRACTION`` of the summed indicator (Doerfler marking); their
+    number is rounded up to a multiple of ``ROUND_MULTIPLE`` with the next largest
+    segments, so that passes of that many nodes are never padded, but never with a
+    segment whose indicator is below ``FILL_FLOOR`` of the largest (splitting it would
+    gain nothing). Capped by the remaining ``budget`` of segments.
     """
-    a, b, r = seg.a, seg.b, seg.residual
-    mag = np.abs(r)
+    a, b = seg.a, seg.b
     order = np.lexsort((a, -mag))  # by |r| descending, ties by position: deterministic
     order = order[b[order] - a[order] > 1e-12]  # segments at float resolution cannot be split
     if order.size == 0:
@@ -409,6 +435,7 @@ def integrated_gradients(
     sum_channels: bool = True,
     min_denominator: float = 0.1,
     split: str = "midpoint",
+    pixel_tol: float | None = None,
 ) -> IGResult:
     """Integrated Gradients of the target score with adaptive nested trapezoid quadrature.
 
@@ -419,9 +446,12 @@ def integrated_gradients(
     in rounds of a multiple of ``ROUND_MULTIPLE`` = 8 nodes; at the estimated
     kink, :func:`split_points`, or at the midpoint, ``split``), until the error is
     within ``tol`` or it has ``max_steps`` segments (``max_steps + 1``
-    evaluations). The attributions returned are always those of all nodes
-    evaluated (the finest integration run); images that miss ``tol`` at the cap
-    come back with ``converged`` False and must be left out of IG statistics.
+    evaluations). With ``pixel_tol`` set, an image whose sum is within ``tol`` but
+    whose :func:`half_rule_change` exceeds ``pixel_tol`` keeps refining, splitting
+    at their midpoints the segments across which its map changes most
+    (:meth:`_Path.map_steps`). The attributions returned are always those of all
+    nodes evaluated (the finest integration run); images that miss a tolerance at
+    the cap come back with ``converged`` False and must be left out of IG statistics.
 
     Completeness error, per image::
 
@@ -455,16 +485,20 @@ def integrated_gradients(
         min_denominator: floor of ``|f(x) - f(x')|`` in the error, > 0.
         split: where a marked segment gets its new node: ``"midpoint"``
             (default, bisection) or ``"kink"`` (:func:`split_points`).
+        pixel_tol: per-pixel tolerance on :func:`half_rule_change` (relative L2,
+            e.g. 0.1), > 0; None (default) judges convergence by completeness alone.
 
     Returns:
-        IGResult(attributions, completeness_error, evaluations, converged, nodes):
-        float32 (N, H, W) or (N, C, H, W); float64 (N,); int64 (N,); bool (N,);
-        N float64 arrays.
+        IGResult(attributions, completeness_error, evaluations, converged, nodes,
+        half_rule_change): float32 (N, H, W) or (N, C, H, W); float64 (N,); int64
+        (N,); bool (N,); N float64 arrays; float64 (N,).
 
     Raises:
         ConfigError: bad shapes, class indices or parameters.
     """
     _check_args(tol, start_steps, max_steps, batch_size, min_denominator)
+    if pixel_tol is not None and not pixel_tol > 0:
+        raise ConfigError(f"pixel_tol must be > 0 or None, got {pixel_tol}")
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
@@ -503,10 +537,14 @@ def integrated_gradients(
             span[i] = paths[i].value[paths[i].order()[-1]] - paths[i].value[paths[i].order()[0]]
             errors[i] = abs(r.sum()) / max(abs(span[i]), float(min_denominator))
             budget = int(max_steps) - r.size
-            if errors[i] <= tol or budget <= 0:
+            complete = errors[i] <= tol
+            pixels_ok = pixel_tol is None or (complete and paths[i].half_rule_change() <= pixel_tol)
+            if (complete and pixels_ok) or budget <= 0:
                 active[i] = False
                 continue
-            pairs += [(int(i), m) for m in _mark(seg, budget, split)]
+            # The sum first (its residuals point at the segments); then the pixels.
+            mag = np.abs(r) if not complete else paths[i].map_steps()
+            pairs += [(int(i), m) for m in _mark(seg, mag, budget, split if not complete else "midpoint")]
             if not pairs or pairs[-1][0] != i:
                 active[i] = False  # nothing left to bisect (segments at float resolution)
 
@@ -517,4 +555,7 @@ def integrated_gradients(
     evaluations = np.asarray([len(p.alpha) for p in paths], dtype=np.int64)
     nodes = tuple(np.sort(np.asarray(p.alpha)) for p in paths)
     change = np.asarray([half_rule_change(a, p.attributions(every_other=True)) for a, p in zip(attributions, paths)])
-    return IGResult(attributions, errors, evaluations, errors <= tol, nodes, change)
+    converged = errors <= tol
+    if pixel_tol is not None:
+        converged &= change <= pixel_tol
+    return IGResult(attributions, errors, evaluations, converged, nodes, change)

@@ -78,6 +78,9 @@ class ExplainConfig:
             evaluations); images that miss ``ig_tol`` there are flagged
             (``ig_converged`` False).
         ig_tol: completeness-error tolerance (relative).
+        ig_pixel_tol: per-pixel tolerance: an IG map also needs its half-rule change
+            (relative L2 change when every other node is dropped) within it to count
+            as converged, and is refined towards it; None checks the sum only.
         ig_baseline: IG baseline, ``black`` (default) or ``blur`` (Sturmfels et al. 2020).
         target: class the panels' maps explain: ``predicted``, ``true`` or ``both``.
             Independently of it, every image is explained for its *wrong* class
@@ -108,6 +111,7 @@ class ExplainConfig:
     ig_steps: int = 8
     ig_max_steps: int = 512
     ig_tol: float = 0.01
+    ig_pixel_tol: float | None = None
     ig_baseline: str = "black"
     ig_split: str = "midpoint"
     target: str = "predicted"
@@ -141,6 +145,8 @@ class ExplainConfig:
             raise ConfigError(f"--ig-baseline must be one of {', '.join(BASELINES)}, got {self.ig_baseline!r}")
         if not self.ig_tol > 0:
             raise ConfigError(f"--ig-tol must be > 0, got {self.ig_tol}")
+        if self.ig_pixel_tol is not None and not self.ig_pixel_tol > 0:
+            raise ConfigError(f"--ig-pixel-tol must be > 0 (or off), got {self.ig_pixel_tol}")
         if self.ig_split not in SPLITS:
             raise ConfigError(f"--ig-split must be one of {', '.join(SPLITS)}, got {self.ig_split!r}")
         if self.limit is not None and self.limit < 1:
@@ -280,7 +286,7 @@ def _explain_batch(run: LoadedRun, images: np.ndarray, rows: pd.DataFrame, masks
             res = integrated_gradients(model, xs, target, baseline=make_baseline(cfg.ig_baseline, xs, run.mean,
                                                                                    run.std),
                                        tol=cfg.ig_tol, start_steps=cfg.ig_steps, max_steps=cfg.ig_max_steps,
-                                       split=cfg.ig_split)
+                                       split=cfg.ig_split, pixel_tol=cfg.ig_pixel_tol)
             results["ig"] = (res.attributions, res)
         for method, (method_maps, res) in results.items():
             for k, i in enumerate(subset):
@@ -300,7 +306,7 @@ def _explain_batch(run: LoadedRun, images: np.ndarray, rows: pd.DataFrame, masks
 
 #: Settings named when a rerun finds rows made under other values (rows are checked by their keys).
 RESUME_SETTINGS = ("only_errors", "methods", "target", "limit", "reference", "ig_steps", "ig_max_steps", "ig_tol",
-                   "ig_baseline", "ig_split")
+                   "ig_pixel_tol", "ig_baseline", "ig_split")
 
 
 #: Images per explain batch; completed batches are written before the next starts.

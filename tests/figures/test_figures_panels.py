@@ -111,6 +111,10 @@ def test_caption_flags_non_converged_ig_in_words():
     for flag in (True, np.True_, "True", float("nan")):           # converged, or a table without the column
         assert caption_lines(dict(CAPTION, ig_converged=flag))[1] == [], flag
     assert caption_lines(dict(CAPTION, ig_converged="False"))[1]
+    # Flagged by the per-pixel tolerance: the warning gives the estimate that failed.
+    _, warnings = caption_lines(dict(CAPTION, ig_converged=False, ig_completeness_error=0.004,
+                                     ig_half_rule_change=0.31))
+    assert "0.4%" in warnings[0] and "map change vs half the nodes 31.0%" in warnings[0]
 
 
 def test_ig_limit_is_robust_and_positive():

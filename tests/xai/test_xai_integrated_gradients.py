@@ -362,3 +362,74 @@ def test_half_rule_change_is_zero_when_exact_and_tracks_the_per_pixel_error():
         assert true_error <= result.half_rule_change[0]
         changes.append(result.half_rule_change[0])
     assert changes[0] > changes[1] > changes[2] > 0
+
+
+class CancellingModel(nn.Module):
+    """f = g(left-half mean) - g(right-half mean), g the narrow kink of :class:`KinkModel`.
+
+    From a zero baseline to a constant image both halves follow the same path, so
+    F(alpha) = 0 and every quadrature rule sums to exactly 0: completeness holds at
+    any node count while the left half's attributions should sum to g(1) - g(0) =
+    1 + k w and the right half's to -(1 + k w). Only a per-pixel check sees the
+    difference between a coarse map and the right one.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.g = KinkModel()
+
+    def _g(self, s: torch.Tensor) -> torch.Tensor:
+        c, w, k = self.g.c, self.g.w, self.g.k
+        return s + k * (torch.relu(s - c) - torch.relu(s - c - w))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        half = x.shape[-1] // 2
+        f = self._g(x[..., :half].mean(dim=(1, 2, 3))) - self._g(x[..., half:].mean(dim=(1, 2, 3)))
+        return torch.stack([-f, f], dim=1)
+
+
+def test_completeness_by_cancellation_is_caught_by_the_per_pixel_tolerance():
+    model, x, base = CancellingModel(), _ones(), torch.zeros(3, 8, 8)
+    exact = 1 + model.g.k * model.g.w
+
+    def left_sum(res: IGResult) -> float:
+        return float(res.attributions[0][:, :4].sum())
+
+    sum_only = integrated_gradients(model, x, 1, baseline=base, tol=0.01)
+    assert sum_only.converged[0] and sum_only.completeness_error[0] < 1e-6
+    assert sum_only.evaluations[0] == 9  # stopped at the first check...
+    assert abs(left_sum(sum_only) - exact) / exact > 0.5  # ...with each half's map far off
+    assert sum_only.half_rule_change[0] > 0.5  # the per-pixel estimate says so
+
+    pixels = integrated_gradients(model, x, 1, baseline=base, tol=0.01, pixel_tol=0.01)
+    assert pixels.converged[0] and pixels.half_rule_change[0] <= 0.01
+    assert pixels.completeness_error[0] <= 0.01
+    assert abs(left_sum(pixels) - exact) / exact <= 0.02
+    assert abs(float(pixels.attributions[0][:, 4:].sum()) + exact) / exact <= 0.02
+    # The nodes went to the kink, not everywhere.
+    added = np.setdiff1d(pixels.nodes[0], np.linspace(0, 1, 9))
+    assert added.size > 0 and np.mean(np.abs(added - model.g.c) < 1 / 8) > 0.9
+    assert pixels.evaluations[0] < 129
+
+
+def test_per_pixel_tolerance_missed_at_the_cap_is_flagged():
+    model, x, base = CancellingModel(), _ones(), torch.zeros(3, 8, 8)
+    capped = integrated_gradients(model, x, 1, baseline=base, tol=0.01, pixel_tol=1e-4, max_steps=24)
+    assert capped.completeness_error[0] <= 0.01 and capped.half_rule_change[0] > 1e-4
+    assert not capped.converged[0] and capped.evaluations[0] == 25
+    with pytest.raises(ConfigError, match="pixel_tol"):
+        integrated_gradients(model, x, 1, baseline=base, pixel_tol=0.0)
+
+
+def test_per_pixel_tolerance_on_a_smooth_model_bounds_the_true_error():
+    x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    base = torch.zeros_like(x)
+    model = SmoothModel().eval()
+    reference = _uniform(model, x, base, 1024).attributions.astype(np.float64)
+    res = integrated_gradients(model, x, 1, baseline=base, tol=0.01, pixel_tol=0.02)
+    assert res.converged.all() and (res.half_rule_change <= 0.02).all()
+    for i in range(2):
+        true_error = np.linalg.norm(res.attributions[i] - reference[i]) / np.linalg.norm(reference[i])
+        assert true_error <= 0.02
+    again = integrated_gradients(model, x, 1, baseline=base, tol=0.01, pixel_tol=0.02)
+    np.testing.assert_array_equal(again.attributions, res.attributions)
