@@ -111,7 +111,7 @@ class ExplainConfig:
     ig_steps: int = 8
     ig_max_steps: int = 512
     ig_tol: float = 0.01
-    ig_pixel_tol: float | None = None
+    ig_pixel_tol: float | None = 0.1
     ig_baseline: str = "black"
     ig_split: str = "midpoint"
     target: str = "predicted"
