@@ -48,8 +48,10 @@ def test_main_command_end_to_end(small_run, capsys):
     assert set(saliency.loc[saliency["method"] == "gradcam", "image_id"]) == set(preds.loc[preds["split"] == "valid", "image_id"])
     ig = saliency[saliency["method"] == "ig"]
     assert ig["ig_evaluations"].between(9, 33).all() and (ig["ig_completeness_error"] >= 0).all()
-    assert (ig["ig_converged"].astype(str) == (ig["ig_completeness_error"] <= 0.01).astype(str)).all()
+    both = (ig["ig_completeness_error"] <= 0.01) & (ig["ig_half_rule_change"] <= 0.1)  # sum and pixels
+    assert (ig["ig_converged"].astype(str) == both.astype(str)).all()
     assert json.loads((out / "config.json").read_text())["ig_baseline"] == "black"
+    assert json.loads((out / "config.json").read_text())["ig_pixel_tol"] == 0.1
     assert json.loads((out / "config.json").read_text())["ig_split"] == "midpoint"
     table = pd.read_csv(out / "table.csv")
     assert table["image_id"].is_unique and len(table) == 16
