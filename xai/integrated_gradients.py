@@ -398,7 +398,7 @@ def _mark(seg: _Segments, mag: np.ndarray, budget: int, split: str) -> list[floa
     gain nothing). Capped by the remaining ``budget`` of segments.
     """
     a, b = seg.a, seg.b
-    order = np.lexsort((a, -mag))  # by |r| descending, ties by position: deterministic
+    order = np.lexsort((a, -mag))  # by indicator descending, ties by position: deterministic
     order = order[b[order] - a[order] > 1e-12]  # segments at float resolution cannot be split
     if order.size == 0:
         return []
