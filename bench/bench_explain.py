@@ -180,8 +180,7 @@ def bench_model(run_path: str, a, device: str) -> tuple[pd.DataFrame, dict]:
             table.append(summary_row(label, res, count, a.tol))
             print(markdown(pd.DataFrame(table[-1:])).splitlines()[-1], flush=True)
     for pixel_tol in a.pixel_tol or []:
-        r = results[f"pixel {pixel_tol:g}"] = toolkit(model, x, base, a.toolkit_batch, device, a.tol, a.max_steps,
-                                                      pixel_tol=pixel_tol)
+        r = toolkit(model, x, base, a.toolkit_batch, device, a.tol, a.max_steps, pixel_tol=pixel_tol)
         name = f"toolkit adaptive, midpoint split, per-pixel tol {100 * pixel_tol:g}%"
         name += " (explain default)" if pixel_tol == ExplainConfig.ig_pixel_tol else ""
         table.append(summary_row(name, r, n, a.tol))
