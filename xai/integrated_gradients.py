@@ -43,8 +43,9 @@ cancel so that the sum is right while pixels are not (measured on
 EfficientNet-Lite0, README). With ``pixel_tol`` a map must also pass a per-pixel
 check, :func:`half_rule_change` (the relative L2 change of the map when every
 other node is dropped) within ``pixel_tol``; once the sum is within ``tol``, the
-segments are then marked by how much the map changes across them
-(:meth:`_Path.map_steps`) and bisected until both hold or the cap is reached.
+segments are then marked by how far the map bends at their ends
+(:meth:`_Path.map_bends`, the terms of that estimate) and bisected until both
+hold or the cap is reached.
 
 Nodes of many images are flattened into (image, alpha) pairs and evaluated in
 batches of a fixed size, so a GPU is kept full and a CPU does no extra work (the
@@ -54,6 +55,10 @@ per target class and each image multiplies that gradient by its own ``x - x'``
 (the same numbers as a pass of its own). The node placement depends only on the
 image's own values, and every pass has the same batch size: the result is
 deterministic for a given input, bit for bit, whichever images share the call.
+The passes run on :func:`xai.gradient_model.gradient_model` of the model: a copy
+with batch norms folded into their convolutions where that reproduces its scores
+(the same function; on ResNet18 at 224 px the passes are about a sixth faster),
+with parameters frozen so that autograd keeps only what the input gradient needs.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ from scipy.ndimage import gaussian_filter
 from torch import nn
 
 from data.errors import ConfigError
+from xai.gradient_model import frozen_parameters, gradient_model
 from xai.models_util import IMAGENET_MEAN, IMAGENET_STD, as_target_array, model_device
 
 #: Baselines selectable by name (``--ig-baseline``).
@@ -235,6 +241,7 @@ class _Path:
         self.value: list[float] = []  # F(alpha), float64
         self.slope: list[float] = []  # F'(alpha) = grad . (x - x'), float64
         self.grad: list[np.ndarray] = []  # grad * (x - x'), float32, channels summed or not
+        self._bends: dict[tuple[int, int, int], float] = {}  # map_bends' term by node triple, reused across rounds
 
     def add(self, alpha: float, value: float, slope: float, grad: np.ndarray) -> None:
         self.alpha.append(alpha)
@@ -252,18 +259,29 @@ class _Path:
         h = np.diff(a)
         return _Segments(a[:-1], a[1:], s[:-1], s[1:], np.diff(v) - h * (s[:-1] + s[1:]) / 2)
 
-    def map_steps(self) -> np.ndarray:
-        """Per sorted segment ``[a, b]``: ``(b - a) ||G(b) - G(a)|| / 2``, float64 (n_segments,) >= 0.
+    def map_bends(self) -> np.ndarray:
+        """Per sorted segment, how far the map bends at its ends: float64 (n_segments,) >= 0.
 
-        ``G`` is the node's map ``grad * (x - x')``; this is how far the trapezoid rule
-        on the segment is from either end's rectangle rule, a scale of the segment's
-        per-pixel quadrature error that needs no extra evaluation.
+        At an interior node ``k`` with neighbours ``k-1``, ``k+1`` (spacings ``h1``,
+        ``h2``), dropping the node changes the trapezoid map by
+        ``(h1 + h2) / 2 * ||G(k) - (h2 G(k-1) + h1 G(k+1)) / (h1 + h2)||``, its
+        distance from the straight line through its neighbours (zero where ``G``
+        varies linearly, which the rule integrates exactly). The half rule drops
+        every other node, so :func:`half_rule_change` is the norm of the sum of these
+        terms at the nodes it drops. A segment gets the larger term of its two ends.
         """
         o = self.order()
         a = np.asarray(self.alpha)[o]
-        jumps = np.asarray([np.linalg.norm(self.grad[k1].astype(np.float64) - self.grad[k0])
-                            for k0, k1 in zip(o[:-1], o[1:])])
-        return np.diff(a) * jumps / 2
+        bend = np.zeros(len(o))
+        for j in range(1, len(o) - 1):
+            key = (int(o[j - 1]), int(o[j]), int(o[j + 1]))
+            if key not in self._bends:
+                h1, h2 = a[j] - a[j - 1], a[j + 1] - a[j]
+                # float32 is ample for an indicator that only orders segments
+                off_line = self.grad[o[j]] - (h2 * self.grad[o[j - 1]] + h1 * self.grad[o[j + 1]]) / (h1 + h2)
+                self._bends[key] = float((h1 + h2) / 2 * np.linalg.norm(off_line.ravel()))
+            bend[j] = self._bends[key]
+        return np.maximum(bend[:-1], bend[1:])
 
     def half_rule_change(self) -> float:
         """:func:`half_rule_change` of this path's map against the rule on every other node."""
@@ -314,7 +332,7 @@ def _evaluate(model: nn.Module, x: torch.Tensor, base: torch.Tensor, targets: np
             # EfficientNet-Lite0 on 2 cores); the model is not touched.
             point = point.contiguous(memory_format=torch.channels_last)
         point = point.requires_grad_(True)
-        with torch.enable_grad():
+        with torch.enable_grad(), frozen_parameters(model):
             out = model(point)
             if out.ndim != 2:
                 raise ConfigError(f"model must return scores (N, n_classes), got shape {tuple(out.shape)}")
@@ -390,7 +408,7 @@ def _mark(seg: _Segments, mag: np.ndarray, budget: int, split: str) -> list[floa
     """New nodes of one round: split the segments with the largest error indicator ``mag`` first.
 
     ``mag`` (n_segments,) >= 0 is |residual| while the completeness error is above its
-    tolerance, else :meth:`_Path.map_steps` (per-pixel). The segments marked together
+    tolerance, else :meth:`_Path.map_bends` (per-pixel). The segments marked together
     hold at least ``MARK_FRACTION`` of the summed indicator (Doerfler marking); their
     number is rounded up to a multiple of ``ROUND_MULTIPLE`` with the next largest
     segments, so that passes of that many nodes are never padded, but never with a
@@ -448,8 +466,8 @@ def integrated_gradients(
     within ``tol`` or it has ``max_steps`` segments (``max_steps + 1``
     evaluations). With ``pixel_tol`` set, an image whose sum is within ``tol`` but
     whose :func:`half_rule_change` exceeds ``pixel_tol`` keeps refining, splitting
-    at their midpoints the segments across which its map changes most
-    (:meth:`_Path.map_steps`). The attributions returned are always those of all
+    at their midpoints the segments at whose ends the map bends most
+    (:meth:`_Path.map_bends`). The attributions returned are always those of all
     nodes evaluated (the finest integration run); images that miss a tolerance at
     the cap come back with ``converged`` False and must be left out of IG statistics.
 
@@ -462,8 +480,9 @@ def integrated_gradients(
     makes the error absolute (``|delta| / min_denominator``) when image and
     baseline score almost the same, instead of dividing by ~0.
 
-    Runs on the model's device; the model is put in eval mode; ``x`` is not
-    modified.
+    Runs on the model's device; the model is put in eval mode (its parameters'
+    ``requires_grad`` flags are switched off during each pass and restored);
+    ``x`` is not modified.
 
     Args:
         model: classifier returning scores (N, n_classes); the toolkit passes
@@ -520,6 +539,7 @@ def integrated_gradients(
         return IGResult(np.zeros(out_shape, np.float32), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, bool), (),
                         np.zeros(0))
 
+    model = gradient_model(model, x[:1])  # batch norms folded into a copy where possible: same function, faster
     paths = [_Path() for _ in range(n)]
     pass_size = int(batch_size) if batch_size is not None else PASS_SIZE.get(device.type, PASS_SIZE_OTHER)
     grid = np.linspace(0.0, 1.0, int(start_steps) + 1)
@@ -543,7 +563,7 @@ def integrated_gradients(
                 active[i] = False
                 continue
             # The sum first (its residuals point at the segments); then the pixels.
-            mag = np.abs(r) if not complete else paths[i].map_steps()
+            mag = np.abs(r) if not complete else paths[i].map_bends()
             pairs += [(int(i), m) for m in _mark(seg, mag, budget, split if not complete else "midpoint")]
             if not pairs or pairs[-1][0] != i:
                 active[i] = False  # nothing left to bisect (segments at float resolution)

@@ -9,7 +9,7 @@ from captum.attr import IntegratedGradients
 from torch import nn
 
 from data.errors import ConfigError
-from xai.integrated_gradients import (KINK_MARGIN, IGResult, _Segments, black_baseline, blur_baseline,
+from xai.integrated_gradients import (KINK_MARGIN, IGResult, _Path, _Segments, black_baseline, blur_baseline,
                                       integrated_gradients, make_baseline, split_points)
 from xai.models_util import IMAGENET_MEAN, IMAGENET_STD
 
@@ -365,6 +365,29 @@ def test_half_rule_change_is_zero_when_exact_and_tracks_the_per_pixel_error():
         assert true_error <= result.half_rule_change[0]
         changes.append(result.half_rule_change[0])
     assert changes[0] > changes[1] > changes[2] > 0
+
+
+def _path(alphas, maps) -> _Path:
+    path = _Path()
+    for a, g in zip(alphas, maps):
+        path.add(float(a), 0.0, 0.0, np.asarray(g, dtype=np.float32))
+    return path
+
+
+def test_map_bends_vanish_where_the_map_is_linear_and_are_the_half_rule_terms():
+    rng = np.random.default_rng(0)
+    g0, slope, kick = rng.normal(size=(3, 4, 4))
+    alphas = [0.0, 0.3, 0.5, 1.0]
+    linear = _path(alphas, [g0 + a * slope for a in alphas])
+    assert np.allclose(linear.map_bends(), 0.0, atol=1e-5)  # the trapezoid rule is exact there
+    # one node off the line by `kick`: the two segments at its ends get (h1 + h2) / 2 * ||kick||
+    bent = _path(alphas, [g0 + a * slope + (kick if a == 0.3 else 0) for a in alphas])
+    bends = bent.map_bends()
+    assert bends[0] == pytest.approx(0.25 * np.linalg.norm(kick), rel=1e-5) and bends[1] == bends[0]
+    # with three nodes the half rule drops the middle one: its change is that node's term exactly
+    three = _path([0.0, 0.4, 1.0], [g0, g0 + kick, g0])
+    change = np.linalg.norm(three.attributions() - three.attributions(every_other=True).astype(np.float64))
+    assert three.map_bends()[0] == pytest.approx(change, rel=1e-5)
 
 
 class CancellingModel(nn.Module):
