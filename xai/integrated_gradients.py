@@ -91,8 +91,9 @@ SPLITS = ("kink", "midpoint")
 #: A kink estimate is kept this fraction of the segment's length inside its ends.
 KINK_MARGIN = 1 / 16
 #: Nodes per forward/backward pass when ``batch_size`` is None, by device type. On 2 CPU cores a
-#: ResNet18 pass at 224 px costs 0.048 s per node at 8 nodes and 0.055 s at 32 (cache effects), and
-#: a small pass wastes fewer padded rows at the end of each refinement round.
+#: ResNet18 pass at 224 px costs 0.048 s per node at 8 nodes and 0.055 s at 32 (cache effects; measured
+#: before batch norms were folded, 0.033-0.034 s at 8 since), and a small pass wastes fewer padded rows
+#: at the end of each refinement round.
 PASS_SIZE = {"cpu": 8}
 PASS_SIZE_OTHER = 32
 
