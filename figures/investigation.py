@@ -118,6 +118,9 @@ def draw_panels(layout: ExplainLayout, table: pd.DataFrame, config: dict, force:
             if isinstance(getattr(row, "lung_mask_reasons", None), str):
                 caption["lung_mask_reasons"] = row.lung_mask_reasons.split("; ")
             caption["explained_class"] = explained_class(row, config.get("target", "predicted"))
+            for key in ("ig_tol", "ig_pixel_tol"):  # the run's tolerances, named next to the numbers
+                if key in config:
+                    caption[key] = config[key]
             if warnings:
                 caption["warnings"] = list(warnings)
             caption["context"] = caption_context(context, row.image_id)

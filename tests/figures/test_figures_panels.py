@@ -115,6 +115,17 @@ def test_caption_flags_non_converged_ig_in_words():
     _, warnings = caption_lines(dict(CAPTION, ig_converged=False, ig_completeness_error=0.004,
                                      ig_half_rule_change=0.31))
     assert "0.4%" in warnings[0] and "map change vs half the nodes 31.0%" in warnings[0]
+    # The run's tolerances (config.json) are named next to the numbers they judge.
+    tolerances = dict(CAPTION, ig_converged=False, ig_completeness_error=0.004, ig_half_rule_change=0.31,
+                      ig_evaluations=57, ig_tol=0.01, ig_pixel_tol=0.1)
+    lines, warnings = caption_lines(tolerances)
+    text = " ".join(lines).replace("\u00a0", " ")
+    assert "IG completeness error 0.40% (57 evaluations; tolerance 1%)" in text
+    assert "map change vs half the nodes 31.0% (tolerance 10%)" in text
+    assert "completeness error 0.4% (tolerance 1%)" in warnings[0]
+    assert "map change vs half the nodes 31.0% (tolerance 10%)" in warnings[0]
+    lines, _ = caption_lines(dict(tolerances, ig_pixel_tol=None))  # --ig-pixel-tol off
+    assert "map change vs half the nodes 31.0% (not checked)" in " ".join(lines).replace("\u00a0", " ")
 
 
 def test_ig_limit_is_robust_and_positive():
