@@ -179,12 +179,16 @@ def _quality_line(caption: Mapping) -> str | None:
     return ("Quality: " + ", ".join(parts)) if parts else None
 
 
-def _tolerance(caption: Mapping, key: str) -> str:
-    """`` (tolerance 1%)`` for a tolerance the run recorded, `` (not checked)`` for one switched off, else ``""``."""
+def _tolerance(caption: Mapping, key: str) -> str | None:
+    """``tolerance 1%`` for a tolerance the run recorded, ``not checked`` for one switched off, else None."""
     if key not in caption:
-        return ""
+        return None
     value = caption[key]
-    return " (not checked)" if _missing(value) else f" (tolerance {100 * float(value):g}%)"
+    return "not checked" if _missing(value) else f"tolerance {100 * float(value):g}%"
+
+
+def _in_parentheses(text: str | None) -> str:
+    return f" ({text})" if text else ""
 
 
 def _saliency_line(caption: Mapping) -> str | None:
@@ -201,13 +205,13 @@ def _saliency_line(caption: Mapping) -> str | None:
     steps = _first(caption, "ig_steps", "ig_steps_used")  # tables written before adaptive quadrature
     if err is not None or evaluations is not None or steps is not None:
         text = "IG completeness error " + (f"{100 * float(err):.2f}%" if err is not None else "n/a")
-        how = ([f"{int(evaluations)} evaluations"] if evaluations is not None
-               else [f"{int(steps)} steps"] if steps is not None else [])
-        how += [_tolerance(caption, "ig_tol")[2:-1]] if _tolerance(caption, "ig_tol") else []
-        text += f" ({'; '.join(how)})" if how else ""
+        how = [f"{int(evaluations)} evaluations" if evaluations is not None
+               else f"{int(steps)} steps" if steps is not None else None, _tolerance(caption, "ig_tol")]
+        text += _in_parentheses("; ".join(h for h in how if h))
         change = _first(caption, "ig_half_rule_change")
         if change is not None:
-            text += f", map change vs half the nodes {100 * float(change):.1f}%" + _tolerance(caption, "ig_pixel_tol")
+            text += (f", map change vs half the nodes {100 * float(change):.1f}%"
+                     + _in_parentheses(_tolerance(caption, "ig_pixel_tol")))
         parts.append(text)
     return ("Saliency: " + ", ".join(parts)) if parts else None
 
@@ -221,9 +225,11 @@ def _warning_lines(caption: Mapping) -> list[str]:
     if _is_false(caption.get("ig_converged")):
         err = _first(caption, "ig_completeness_error")
         change = _first(caption, "ig_half_rule_change")
-        how = [f"completeness error {100 * float(err):.1f}%{_tolerance(caption, 'ig_tol')}"] if err is not None else []
+        how = ([f"completeness error {100 * float(err):.1f}%" + _in_parentheses(_tolerance(caption, "ig_tol"))]
+               if err is not None else [])
         if change is not None:
-            how.append(f"map change vs half the nodes {100 * float(change):.1f}%{_tolerance(caption, 'ig_pixel_tol')}")
+            how.append(f"map change vs half the nodes {100 * float(change):.1f}%"
+                       + _in_parentheses(_tolerance(caption, "ig_pixel_tol")))
         how = f" ({', '.join(how)})" if how else ""
         lines.append(f"WARNING: Integrated Gradients did not converge{how}: the IG map is not a faithful "
                      "attribution and this image is left out of IG statistics")
